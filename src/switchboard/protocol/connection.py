@@ -1,0 +1,475 @@
+"""The WebSocket state machine (RFC 6455 sections 5 to 7), for both roles.
+
+Sans-I/O: feed it bytes with :meth:`Connection.receive_data` and
+:meth:`Connection.receive_eof`, take what it decoded from
+:meth:`Connection.events_received` and what it wants written from
+:meth:`Connection.data_to_send`. It never touches a socket or a clock, so every
+rule is testable with plain bytes, and any I/O layer (asyncio, threads, trio) is a
+thin adapter around it.
+
+Example, a server that answers a client's masked "Hello"::
+
+    >>> conn = Connection(Role.SERVER)
+    >>> conn.receive_data(bytes.fromhex("818537fa213d7f9f4d5158"))
+    >>> conn.events_received()
+    [Message(data='Hello')]
+    >>> conn.send_text("Hi")
+    >>> conn.data_to_send()
+    [b'\\x81\\x02Hi']
+
+The frame parser is an index loop rather than the generator style used for HTTP:
+it runs once per frame on the hot path, and a loop over one buffer, with no
+generator resumption and no per-frame buffer copies, is several times faster.
+"""
+
+from __future__ import annotations
+
+import codecs
+import enum
+import os
+from typing import TYPE_CHECKING
+
+from .errors import (
+    Close,
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    PayloadTooBig,
+    ProtocolError,
+)
+from .events import Event, Fragment, Message, Ping, Pong
+from .frames import apply_mask, decode_close, encode_close, encode_header
+from .limits import Limits
+
+if TYPE_CHECKING:
+    from .deflate import PerMessageDeflate
+
+__all__ = ["Connection", "Role", "State"]
+
+_Utf8Decoder = codecs.getincrementaldecoder("utf-8")
+_OK_CODES = frozenset({1000, 1001, 1005})
+# Payloads at most this long are copied into the header's bytes (one write);
+# longer ones are handed to the transport as they are (no copy).
+_COPY_LIMIT = 4096
+
+
+class Role(enum.Enum):
+    """Which end of the connection this is: it decides the masking rules."""
+
+    SERVER = "server"
+    CLIENT = "client"
+
+
+class State(enum.IntEnum):
+    """OPEN until a close frame is sent or received (or the connection fails),
+    CLOSING until the transport reports end of file, then CLOSED."""
+
+    OPEN = 1
+    CLOSING = 2
+    CLOSED = 3
+
+
+class Connection:
+    """A WebSocket connection after the opening handshake.
+
+    ``deflate`` is the negotiated permessage-deflate codec, if any; ``limits`` bounds
+    every buffer kept for the peer (see :mod:`switchboard.protocol.limits`).
+    """
+
+    def __init__(
+        self,
+        role: Role,
+        *,
+        deflate: PerMessageDeflate | None = None,
+        limits: Limits = Limits(),
+    ) -> None:
+        self.role = role
+        self.deflate = deflate
+        self.limits = limits
+        self._server = role is Role.SERVER
+        self._max_message = limits.max_message_size
+        self._max_frame = limits.max_frame_size
+        self._buf = bytearray()
+        self._need = 0  # bytes the frame at the start of _buf needs in total
+        self._events: list[Event] = []
+        self._out: list[bytes] = []
+        # Incoming fragmented message: its opcode (0 when none), size so far, state.
+        self._frag_opcode = 0
+        self._frag_compressed = False
+        self._frag_size = 0
+        self._frag_count = 0
+        self._frag_decoder: codecs.IncrementalDecoder | None = None
+        # Outgoing fragmented message: its opcode (0 when none) and compression.
+        self._send_opcode = 0
+        self._send_compressed = False
+        self._pings: dict[bytes, None] = {}  # payloads of unanswered pings, oldest first
+        self._discard = False  # after a close frame or a failure, input is ignored
+        self._eof = False
+        #: The close frame received from the peer, if any.
+        self.close_rcvd: Close | None = None
+        #: The close frame sent to the peer, if any.
+        self.close_sent: Close | None = None
+        #: Whether the peer's close frame came before ours (``None`` until both exist).
+        self.close_rcvd_then_sent: bool | None = None
+        #: The protocol error that failed the connection, if one did.
+        self.failure: ProtocolError | None = None
+
+    # -- state ----------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        """The connection's state; see :class:`State`."""
+        if self._eof:
+            return State.CLOSED
+        if self.close_sent or self.close_rcvd or self.failure:
+            return State.CLOSING
+        return State.OPEN
+
+    @property
+    def should_close_transport(self) -> bool:
+        """True once the I/O layer should close the TCP connection.
+
+        The server closes it as soon as the closing handshake is complete (RFC 6455
+        7.1.1); either side closes it at once after failing the connection. A client
+        whose handshake is complete waits for the server to close, with a timeout.
+        """
+        if self.failure is not None:
+            return True
+        return self._server and self.close_sent is not None and self.close_rcvd is not None
+
+    def closed_exception(self) -> ConnectionClosed:
+        """The exception that describes how this connection closed (or is closing)."""
+        rcvd, sent = self.close_rcvd, self.close_sent
+        ok = rcvd is not None and sent is not None and rcvd.code in _OK_CODES
+        ok = ok and sent is not None and sent.code in _OK_CODES
+        cls = ConnectionClosedOK if ok else ConnectionClosedError
+        return cls(rcvd, sent, self.close_rcvd_then_sent)
+
+    # -- input ----------------------------------------------------------------
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Feed bytes read from the network."""
+        if self._discard:
+            return
+        buf = self._buf
+        if buf:
+            buf += data
+            if len(buf) < self._need:
+                return
+            source: bytes | bytearray | memoryview = buf
+        else:
+            source = data
+        try:
+            pos = self._parse(source)
+        except ProtocolError as exc:
+            self._fail(exc)
+            return
+        if self._discard:
+            buf.clear()
+        elif source is buf:
+            del buf[:pos]
+        elif pos < len(source):
+            buf += memoryview(source)[pos:]
+
+    def receive_eof(self) -> None:
+        """Tell the connection that the peer closed the TCP connection."""
+        self._eof = True
+        self._discard = True
+        self._buf.clear()
+
+    def events_received(self) -> list[Event]:
+        """Take the events decoded since the last call, oldest first."""
+        events = self._events
+        self._events = []
+        return events
+
+    def _parse(self, data: bytes | bytearray | memoryview) -> int:
+        """Handle every complete frame in ``data``; return how many bytes were used."""
+        n = len(data)
+        pos = 0
+        server = self._server
+        with memoryview(data) as view:
+            while n - pos >= 2:
+                b0 = view[pos]
+                b1 = view[pos + 1]
+                length = b1 & 0x7F
+                p = pos + 2
+                if length == 126:
+                    if n - p < 2:
+                        break
+                    length = (view[p] << 8) | view[p + 1]
+                    p += 2
+                elif length == 127:
+                    if n - p < 8:
+                        break
+                    length = int.from_bytes(view[p : p + 8], "big")
+                    p += 8
+                    if length >> 63:
+                        raise ProtocolError("frame length has its most significant bit set")
+                if b1 & 0x80:
+                    if not server:
+                        raise ProtocolError("server frames must not be masked")
+                    p += 4
+                elif server:
+                    raise ProtocolError("client frames must be masked")
+                self._check_header(b0, length)
+                end = p + length
+                if end > n:
+                    self._need = end - pos
+                    break
+                if server:
+                    payload = apply_mask(view[p:end], view[p - 4 : p])
+                else:
+                    payload = bytes(view[p:end])
+                pos = end
+                self._handle_frame(b0, payload)
+                if self._discard:
+                    break
+        self._need = 0 if pos == n else self._need
+        return pos
+
+    def _check_header(self, b0: int, length: int) -> None:
+        """Validate a frame header before its payload arrives (fail fast)."""
+        opcode = b0 & 0x0F
+        if b0 & 0x30:
+            raise ProtocolError("reserved bits RSV2/RSV3 are set without an extension for them")
+        if opcode >= 8:
+            if opcode > 10:
+                raise ProtocolError(f"reserved opcode {opcode:#x}")
+            if not b0 & 0x80:
+                raise ProtocolError("control frame is fragmented")
+            if length > 125:
+                raise ProtocolError(f"control frame payload is {length} bytes; the limit is 125")
+            if b0 & 0x40:
+                raise ProtocolError("control frame has RSV1 set")
+            return
+        if opcode > 2:
+            raise ProtocolError(f"reserved opcode {opcode:#x}")
+        if opcode == 0:
+            if not self._frag_opcode:
+                raise ProtocolError("continuation frame without a message to continue")
+            if b0 & 0x40:
+                raise ProtocolError("continuation frame has RSV1 set")
+            compressed = self._frag_compressed
+        else:
+            if self._frag_opcode:
+                raise ProtocolError("new data frame while a fragmented message is incomplete")
+            if b0 & 0x40 and self.deflate is None:
+                raise ProtocolError("RSV1 is set but permessage-deflate was not negotiated")
+            compressed = bool(b0 & 0x40)
+        if self._max_frame is not None and length > self._max_frame:
+            raise PayloadTooBig(f"frame too big: {length} bytes; the limit is {self._max_frame}")
+        if (
+            not compressed
+            and self._max_message is not None
+            and self._frag_size + length > self._max_message
+        ):
+            raise PayloadTooBig(
+                f"message too big: over {self._max_message} bytes; the limit is {self._max_message}"
+            )
+
+    def _handle_frame(self, b0: int, payload: bytes) -> None:
+        opcode = b0 & 0x0F
+        if opcode == 1 or opcode == 2:
+            if not b0 & 0x80:
+                self._frag_opcode = opcode
+                self._frag_compressed = bool(b0 & 0x40)
+                self._frag_size = 0
+                self._frag_count = 0
+                self._frag_decoder = _Utf8Decoder() if opcode == 1 else None
+                self._fragment(payload, False)
+                return
+            if b0 & 0x40:
+                payload = self._decompress(payload, True)
+            if opcode == 1:
+                try:
+                    self._events.append(Message(payload.decode()))
+                except UnicodeDecodeError:
+                    raise ProtocolError("invalid UTF-8 in a text message", 1007) from None
+            else:
+                self._events.append(Message(payload))
+        elif opcode == 0:
+            self._fragment(payload, bool(b0 & 0x80))
+        elif opcode == 9:
+            if self.close_sent is None:
+                self._write(0x8A, payload)
+            self._events.append(Ping(payload))
+        elif opcode == 10:
+            acknowledged: tuple[bytes, ...] = ()
+            if payload in self._pings:
+                pings = list(self._pings)
+                acknowledged = tuple(pings[: pings.index(payload) + 1])
+                for ping in acknowledged:
+                    del self._pings[ping]
+            self._events.append(Pong(payload, acknowledged))
+        else:
+            self._receive_close(decode_close(payload))
+
+    def _decompress(self, payload: bytes, fin: bool) -> bytes:
+        assert self.deflate is not None  # RSV1 was checked against the negotiation
+        limit = self._max_message
+        return self.deflate.decompress(
+            payload, fin, None if limit is None else limit - self._frag_size
+        )
+
+    def _fragment(self, payload: bytes, fin: bool) -> None:
+        if self._frag_compressed:
+            payload = self._decompress(payload, fin)
+        self._frag_size += len(payload)
+        self._frag_count += 1
+        limit = self._max_message
+        if limit is not None and self._frag_size > limit:
+            raise PayloadTooBig(f"message too big: over {limit} bytes; the limit is {limit}")
+        max_fragments = self.limits.max_fragments
+        if max_fragments is not None and self._frag_count > max_fragments:
+            raise PayloadTooBig(f"too many fragments: the limit is {max_fragments}")
+        data: str | bytes = payload
+        if self._frag_decoder is not None:
+            try:
+                data = self._frag_decoder.decode(payload, fin)
+            except UnicodeDecodeError:
+                raise ProtocolError("invalid UTF-8 in a text message", 1007) from None
+        if fin:
+            self._frag_opcode = 0
+            self._frag_decoder = None
+            self._frag_size = 0
+        self._events.append(Fragment(data, fin))
+
+    def _receive_close(self, close: Close) -> None:
+        self.close_rcvd = close
+        if self.close_sent is None:
+            self.close_rcvd_then_sent = True
+            # RFC 6455 5.5.1: answer with a close frame, echoing the status code.
+            self._send_close_frame(close.code, "")
+        elif self.close_rcvd_then_sent is None:
+            self.close_rcvd_then_sent = False
+        self._discard = True
+        self._events.append(close)
+
+    def _fail(self, exc: ProtocolError) -> None:
+        """Fail the connection (RFC 6455 7.1.7): send a close frame if we still may."""
+        self.failure = exc
+        self._discard = True
+        if self.close_sent is None:
+            reason = exc.reason.encode()[:123].decode(errors="ignore")
+            self._send_close_frame(exc.code, reason)
+
+    # -- output ---------------------------------------------------------------
+
+    def data_to_send(self) -> list[bytes]:
+        """Take the bytes to write to the network, in order."""
+        out = self._out
+        self._out = []
+        return out
+
+    def _write(self, first: int, payload: bytes | bytearray | memoryview) -> None:
+        n = len(payload)
+        if self._server:
+            if n <= _COPY_LIMIT:
+                self._out.append(encode_header(first, n) + payload)
+            else:
+                self._out.append(encode_header(first, n))
+                self._out.append(payload)  # type: ignore[arg-type]  # any buffer writes
+        else:
+            key = os.urandom(4)
+            self._out.append(encode_header(first, n, 0x80) + key + apply_mask(payload, key))
+
+    def _check_can_send(self) -> None:
+        if self.close_sent is not None or self.close_rcvd is not None or self._eof:
+            raise self.closed_exception()
+
+    def send_text(self, data: str | bytes, *, compress: bool | None = None) -> None:
+        """Send a text message. ``bytes`` must already be UTF-8 (not checked).
+
+        ``compress``: ``None`` compresses when permessage-deflate was negotiated and
+        the message reaches the codec's threshold; ``False`` opts this message out.
+        """
+        payload = data.encode() if isinstance(data, str) else data
+        self._send_message(0x81, payload, compress)
+
+    def send_binary(
+        self, data: bytes | bytearray | memoryview, *, compress: bool | None = None
+    ) -> None:
+        """Send a binary message. ``compress`` as for :meth:`send_text`."""
+        self._send_message(0x82, data, compress)
+
+    def _send_message(
+        self, first: int, payload: bytes | bytearray | memoryview, compress: bool | None
+    ) -> None:
+        if self._send_opcode:
+            raise RuntimeError("a fragmented message is being sent; finish it first")
+        self._check_can_send()
+        deflate = self.deflate
+        if deflate is not None and (
+            len(payload) >= deflate.threshold if compress is None else compress
+        ):
+            payload = deflate.compress(bytes(payload), True)
+            first |= 0x40
+        self._write(first, payload)
+
+    def send_fragment(
+        self, data: str | bytes, *, fin: bool, compress: bool | None = None
+    ) -> None:
+        """Send one fragment of a message streamed in pieces (RFC 6455 5.4).
+
+        The first fragment's type decides the message's: ``str`` for text, ``bytes``
+        for binary; later fragments must be of the same type. ``fin=True`` ends the
+        message. ``compress`` applies to the whole message and is read from the first
+        fragment (``None`` compresses when permessage-deflate was negotiated).
+        """
+        opcode = 1 if isinstance(data, str) else 2
+        payload = data.encode() if isinstance(data, str) else data
+        if self._send_opcode:
+            if opcode != self._send_opcode:
+                raise TypeError("fragments of one message must all be str or all be bytes")
+            first = 0x00
+        else:
+            self._check_can_send()
+            self._send_opcode = opcode
+            self._send_compressed = self.deflate is not None and compress is not False
+            first = opcode | (0x40 if self._send_compressed else 0)
+        if self._send_compressed:
+            assert self.deflate is not None
+            payload = self.deflate.compress(payload, fin)
+        if fin:
+            first |= 0x80
+            self._send_opcode = 0
+        self._write(first, payload)
+
+    def send_ping(self, data: bytes | None = None) -> bytes:
+        """Send a ping and return its payload (4 random bytes when ``data`` is None).
+
+        A later :class:`Pong` event lists the payload in ``acknowledged``.
+        """
+        self._check_can_send()
+        if data is None:
+            data = os.urandom(4)
+            while data in self._pings:
+                data = os.urandom(4)
+        if len(data) > 125:
+            raise ValueError(f"ping payload is {len(data)} bytes; the limit is 125")
+        self._pings[bytes(data)] = None
+        self._write(0x89, data)
+        return bytes(data)
+
+    def send_pong(self, data: bytes = b"") -> None:
+        """Send an unsolicited pong (a one-way heartbeat, RFC 6455 5.5.3)."""
+        self._check_can_send()
+        if len(data) > 125:
+            raise ValueError(f"pong payload is {len(data)} bytes; the limit is 125")
+        self._write(0x8A, data)
+
+    def send_close(self, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake (or answer one) with ``code`` and ``reason``.
+
+        Does nothing if a close frame was already sent. Raises ``ValueError`` for a
+        code that may not be sent or a reason over 123 bytes.
+        """
+        if self.close_sent is not None or self._eof:
+            return
+        self._send_close_frame(code, reason)
+
+    def _send_close_frame(self, code: int, reason: str) -> None:
+        payload = encode_close(code, reason)  # validates before any state changes
+        self.close_sent = Close(code, reason)
+        self._write(0x88, payload)
