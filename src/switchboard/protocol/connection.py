@@ -188,6 +188,7 @@ class Connection:
         n = len(data)
         pos = 0
         server = self._server
+        self._need = 0  # set again below if a frame's payload is incomplete
         with memoryview(data) as view:
             while n - pos >= 2:
                 b0 = view[pos]
@@ -225,7 +226,6 @@ class Connection:
                 self._handle_frame(b0, payload)
                 if self._discard:
                     break
-        self._need = 0 if pos == n else self._need
         return pos
 
     def _check_header(self, b0: int, length: int) -> None:
@@ -308,9 +308,14 @@ class Connection:
     def _decompress(self, payload: bytes, fin: bool) -> bytes:
         assert self.deflate is not None  # RSV1 was checked against the negotiation
         limit = self._max_message
-        return self.deflate.decompress(
-            payload, fin, None if limit is None else limit - self._frag_size
-        )
+        if limit is None:
+            return self.deflate.decompress(payload, fin, None)
+        try:
+            return self.deflate.decompress(payload, fin, limit - self._frag_size)
+        except PayloadTooBig:  # reword: the codec only knows the remaining allowance
+            raise PayloadTooBig(
+                f"message too big: over {limit} bytes after decompression"
+            ) from None
 
     def _fragment(self, payload: bytes, fin: bool) -> None:
         if self._frag_compressed:
@@ -403,13 +408,11 @@ class Connection:
         if deflate is not None and (
             len(payload) >= deflate.threshold if compress is None else compress
         ):
-            payload = deflate.compress(bytes(payload), True)
+            payload = deflate.compress(payload, True)
             first |= 0x40
         self._write(first, payload)
 
-    def send_fragment(
-        self, data: str | bytes, *, fin: bool, compress: bool | None = None
-    ) -> None:
+    def send_fragment(self, data: str | bytes, *, fin: bool, compress: bool | None = None) -> None:
         """Send one fragment of a message streamed in pieces (RFC 6455 5.4).
 
         The first fragment's type decides the message's: ``str`` for text, ``bytes``

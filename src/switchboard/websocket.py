@@ -1,0 +1,436 @@
+"""The asyncio WebSocket connection, shared by the server and the client.
+
+:class:`WebSocket` is an :class:`asyncio.Protocol` wrapped around the sans-I/O
+:class:`~switchboard.protocol.connection.Connection`: bytes from the transport go
+in, events come out into a receive queue, and bytes to send go straight to the
+transport. There are no streams and no per-frame tasks: a message that arrives is
+one ``data_received`` call and one ``deque.append``.
+
+Backpressure both ways: :meth:`WebSocket.send` waits while the transport's buffer
+is above its high-water mark (``write_limit``), and reading pauses while
+``max_queue`` messages wait to be received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from typing import Any, cast
+
+from .protocol.connection import Connection, State
+from .protocol.errors import Close, ConnectionClosedOK
+from .protocol.events import Fragment, Message, Ping, Pong
+from .protocol.http11 import Request, Response
+
+__all__ = ["WebSocket", "Data"]
+
+Data = str | bytes
+"""A message: ``str`` for text, ``bytes`` for binary."""
+
+logger = logging.getLogger("switchboard")
+
+
+class WebSocket(asyncio.Protocol):
+    """An open WebSocket connection.
+
+    You get one from :func:`switchboard.connect` or as the argument of a
+    :func:`switchboard.serve` handler::
+
+        async def echo(ws: WebSocket) -> None:
+            async for message in ws:
+                await ws.send(message)
+
+    Options (keyword-only, all with safe defaults):
+
+    * ``ping_interval`` (20 s): send a keepalive ping this often; ``None`` disables.
+    * ``ping_timeout`` (20 s): close with 1011 "keepalive timeout" when a keepalive
+      pong takes longer than this.
+    * ``close_timeout`` (10 s): how long the closing handshake may take before the
+      TCP connection is dropped.
+    * ``max_queue`` (16): received messages kept waiting before reading pauses.
+    * ``write_limit`` (64 KiB): transport buffer size above which :meth:`send` waits.
+    """
+
+    def __init__(
+        self,
+        connection: Connection,
+        *,
+        request: Request | None = None,
+        response: Response | None = None,
+        subprotocol: str | None = None,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        close_timeout: float = 10.0,
+        max_queue: int = 16,
+        write_limit: int = 64 * 1024,
+    ) -> None:
+        self.protocol = connection
+        #: The opening handshake's request (on the server: path, query, headers).
+        self.request = request
+        #: The opening handshake's response.
+        self.response = response
+        #: The negotiated subprotocol, or ``None``.
+        self.subprotocol = subprotocol
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.close_timeout = close_timeout
+        self.max_queue = max_queue
+        self.write_limit = write_limit
+        self.latency = 0.0  #: The last measured ping round trip, in seconds.
+        self._loop = asyncio.get_running_loop()
+        self._transport: asyncio.Transport | None = None
+        self._messages: deque[Data | Fragment] = deque()
+        self._recv_waiter: asyncio.Future[None] | None = None
+        self._reading_paused = False
+        self._write_paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._fragmenting: asyncio.Future[None] | None = None  # a streamed send runs
+        self._pings: dict[bytes, tuple[asyncio.Future[float], float]] = {}
+        self._keepalive: asyncio.TimerHandle | None = None
+        self._keepalive_pings: set[bytes] = set()  # unanswered keepalive pings
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._closed: asyncio.Future[None] = self._loop.create_future()
+
+    # -- public API -----------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        """OPEN, CLOSING or CLOSED (see :class:`~switchboard.protocol.State`)."""
+        return self.protocol.state
+
+    @property
+    def remote_address(self) -> Any:
+        """The peer's address, as the socket reports it (``(host, port)`` for TCP)."""
+        return None if self._transport is None else self._transport.get_extra_info("peername")
+
+    @property
+    def local_address(self) -> Any:
+        """This end's address."""
+        return None if self._transport is None else self._transport.get_extra_info("sockname")
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code once the connection is closed (1006 when it dropped)."""
+        return self.protocol.closed_exception().code if self.state is State.CLOSED else None
+
+    @property
+    def close_reason(self) -> str | None:
+        """The close reason once the connection is closed."""
+        return self.protocol.closed_exception().reason if self.state is State.CLOSED else None
+
+    async def recv(self) -> Data:
+        """Wait for the next message and return it: ``str`` (text) or ``bytes`` (binary).
+
+        Raises :class:`~switchboard.ConnectionClosed` once the connection is closed
+        and every message received before was returned.
+        """
+        item = self._messages.popleft() if self._messages else await self._pop()
+        if self._reading_paused:
+            self._maybe_resume_reading()
+        if not isinstance(item, Fragment):
+            return item
+        parts = [item.data]
+        while not item.fin:
+            item = cast(Fragment, await self._pop())
+            parts.append(item.data)
+        return "".join(parts) if isinstance(item.data, str) else b"".join(parts)  # type: ignore[arg-type]
+
+    async def recv_streaming(self) -> AsyncIterator[Data]:
+        """Yield the next message piece by piece, as its frames arrive.
+
+        A message that came in one frame is yielded whole. Use it for messages too
+        large to hold at once; the pieces are all ``str`` or all ``bytes``.
+        """
+        item = await self._pop()
+        if not isinstance(item, Fragment):
+            yield item
+            return
+        yield item.data
+        while not item.fin:
+            item = cast(Fragment, await self._pop())
+            yield item.data
+
+    async def _pop(self) -> Data | Fragment:
+        """The next item of the receive queue, waiting for one if needed."""
+        if not self._messages:
+            await self._wait_for_data()
+        item = self._messages.popleft()
+        if self._reading_paused:
+            self._maybe_resume_reading()
+        return item
+
+    async def __aiter__(self) -> AsyncIterator[Data]:
+        """Iterate over received messages until the connection closes normally.
+
+        Ends quietly on a normal closure (1000/1001); raises
+        :class:`~switchboard.ConnectionClosedError` on an abnormal one.
+        """
+        try:
+            while True:
+                yield await self.recv()
+        except ConnectionClosedOK:
+            return
+
+    async def send(
+        self,
+        message: Data | bytearray | memoryview | Iterable[Data] | AsyncIterable[Data],
+        *,
+        compress: bool | None = None,
+    ) -> None:
+        """Send a message: ``str`` as text, bytes-like as binary.
+
+        An iterable or async iterable of ``str`` (or of ``bytes``) is sent as one
+        fragmented message, a frame per item. ``compress=False`` opts this message out
+        of permessage-deflate (``None``: compress when negotiated and above the
+        threshold). Waits while the outgoing buffer is above ``write_limit``.
+        """
+        while self._fragmenting is not None:  # never interleave with a streamed message
+            await asyncio.shield(self._fragmenting)
+        conn = self.protocol
+        if isinstance(message, str):
+            conn.send_text(message, compress=compress)
+        elif isinstance(message, (bytes, bytearray, memoryview)):
+            conn.send_binary(message, compress=compress)
+        else:
+            await self._send_fragments(message, compress)
+            return
+        self._flush()
+        if self._write_paused:
+            await self._drain()
+
+    async def _send_fragments(
+        self, message: Iterable[Data] | AsyncIterable[Data], compress: bool | None
+    ) -> None:
+        done = self._fragmenting = self._loop.create_future()
+        conn = self.protocol
+        try:
+            previous: Data | None = None
+            if isinstance(message, AsyncIterable):
+                async for piece in message:
+                    if previous is not None:
+                        conn.send_fragment(previous, fin=False, compress=compress)
+                        self._flush()
+                        await self._drain()
+                    previous = piece
+            else:
+                for piece in message:
+                    if previous is not None:
+                        conn.send_fragment(previous, fin=False, compress=compress)
+                        self._flush()
+                        await self._drain()
+                    previous = piece
+            if previous is None:
+                raise ValueError("cannot send an empty iterable: it has no message type")
+            conn.send_fragment(previous, fin=True, compress=compress)
+            self._flush()
+            await self._drain()
+        except BaseException:
+            if conn._send_opcode:  # half a message is on the wire: the peer cannot resync
+                self._fail(1011, "error while sending a fragmented message")
+            raise
+        finally:
+            self._fragmenting = None
+            done.set_result(None)
+
+    async def ping(self, data: bytes | None = None) -> float:
+        """Send a ping and wait for its pong; return the round trip in seconds."""
+        payload = self.protocol.send_ping(data)
+        waiter: asyncio.Future[float] = self._loop.create_future()
+        self._pings[payload] = (waiter, self._loop.time())
+        self._flush()
+        return await asyncio.shield(waiter)
+
+    async def pong(self, data: bytes = b"") -> None:
+        """Send an unsolicited pong (a one-way heartbeat)."""
+        self.protocol.send_pong(data)
+        self._flush()
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Perform the closing handshake and wait until the connection is closed.
+
+        Drops the TCP connection if the peer does not complete the handshake within
+        ``close_timeout``. Does nothing more when the connection is already closed.
+        """
+        if self.state is State.OPEN:
+            self.protocol.send_close(code, reason)
+            self._flush()
+            self._after_close_frames()
+        await self.wait_closed()
+
+    async def wait_closed(self) -> None:
+        """Wait until the TCP connection is closed."""
+        await asyncio.shield(self._closed)
+
+    # -- asyncio.Protocol callbacks -------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
+        high = self.write_limit
+        transport.set_write_buffer_limits(high, high // 4)
+        self._schedule_keepalive()
+
+    def data_received(self, data: bytes) -> None:
+        conn = self.protocol
+        conn.receive_data(data)
+        events = conn.events_received()
+        if events:
+            self._handle_events(events)
+        self._flush()
+        if conn.state is not State.OPEN:
+            self._after_close_frames()
+
+    def eof_received(self) -> bool | None:
+        return None  # close the transport: a half-open WebSocket is of no use
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.protocol.receive_eof()
+        for handle in (self._keepalive, self._close_timer):
+            if handle is not None:
+                handle.cancel()
+        self._wake_receiver()
+        closed = self.protocol.closed_exception()
+        for waiter, _ in self._pings.values():
+            if not waiter.done():
+                waiter.set_exception(closed)
+        self._pings.clear()
+        self._write_paused = False
+        self._wake_drainers()
+        if not self._closed.done():
+            self._closed.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._wake_drainers()
+
+    # -- internals ------------------------------------------------------------
+
+    def _handle_events(self, events: list[Any]) -> None:
+        messages = self._messages
+        for event in events:
+            kind = type(event)
+            if kind is Message:
+                messages.append(event.data)
+            elif kind is Fragment:
+                messages.append(event)
+            elif kind is Pong:
+                now = self._loop.time()
+                for payload in event.acknowledged:
+                    waiter, sent = self._pings.pop(payload, (None, 0.0))
+                    if waiter is not None and not waiter.done():
+                        self.latency = now - sent
+                        waiter.set_result(self.latency)
+                    self._keepalive_pings.discard(payload)
+            elif kind is not Ping and kind is not Close:  # pragma: no cover
+                raise AssertionError(f"unexpected event {event!r}")
+        self._wake_receiver()
+        if len(messages) >= self.max_queue and not self._reading_paused:
+            assert self._transport is not None
+            self._reading_paused = True
+            self._transport.pause_reading()
+
+    def _maybe_resume_reading(self) -> None:
+        if len(self._messages) <= self.max_queue // 4:
+            self._reading_paused = False
+            if self._transport is not None and not self._transport.is_closing():
+                self._transport.resume_reading()
+
+    def _wake_receiver(self) -> None:
+        waiter = self._recv_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _wait_for_data(self) -> None:
+        """Wait until the receive queue is not empty; raise once closed."""
+        while not self._messages:
+            if self.protocol.state is not State.OPEN and (
+                self.protocol.close_rcvd is not None or self.state is State.CLOSED
+            ):
+                raise self.protocol.closed_exception()
+            if self._recv_waiter is not None:
+                raise RuntimeError("recv() is already waiting in another task")
+            self._recv_waiter = self._loop.create_future()
+            try:
+                await self._recv_waiter
+            finally:
+                self._recv_waiter = None
+
+    def _flush(self) -> None:
+        out = self.protocol.data_to_send()
+        if not out or self._transport is None:
+            return
+        transport = self._transport
+        if len(out) == 1:
+            transport.write(out[0])
+        elif sum(map(len, out)) < 65536:
+            transport.write(b"".join(out))
+        else:
+            for chunk in out:  # large payloads go out as they are, without a join copy
+                transport.write(chunk)
+
+    async def _drain(self) -> None:
+        if not self._write_paused:
+            return
+        if self.state is State.CLOSED:
+            raise self.protocol.closed_exception()
+        waiter: asyncio.Future[None] = self._loop.create_future()
+        self._drain_waiters.append(waiter)
+        await waiter
+        if self.protocol.state is State.CLOSED:  # woken by connection_lost
+            raise self.protocol.closed_exception()
+
+    def _wake_drainers(self) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _after_close_frames(self) -> None:
+        """After a close frame went either way: close the transport when the protocol
+        says so, else make sure it closes within ``close_timeout``."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        conn = self.protocol
+        if conn.should_close_transport:
+            transport.close()
+        elif self._close_timer is None:
+            # Either we wait for the peer's close frame, or (client) for the server
+            # to close TCP after the handshake: bounded either way.
+            self._close_timer = self._loop.call_later(self.close_timeout, transport.abort)
+
+    def _fail(self, code: int, reason: str) -> None:
+        """Close with ``code`` without waiting for the peer (keepalive timeout, ...)."""
+        if self.protocol.close_sent is None and self.state is not State.CLOSED:
+            self.protocol.send_close(code, reason)
+            self._flush()
+        if self._transport is not None:
+            self._transport.close()
+
+    def _schedule_keepalive(self) -> None:
+        if self.ping_interval is not None:
+            self._keepalive = self._loop.call_later(self.ping_interval, self._keepalive_tick)
+
+    def _keepalive_tick(self) -> None:
+        """Every ``ping_interval``: send a ping, and check it ``ping_timeout`` later."""
+        if self.state is not State.OPEN:
+            return
+        payload = self.protocol.send_ping()
+        self._flush()
+        if self.ping_timeout is not None:
+            self._keepalive_pings.add(payload)
+            self._loop.call_later(self.ping_timeout, self._keepalive_check, payload)
+        self._schedule_keepalive()
+
+    def _keepalive_check(self, payload: bytes) -> None:
+        if payload in self._keepalive_pings and self.state is State.OPEN:
+            logger.warning(
+                "keepalive timeout: no pong from %s within %s s",
+                self.remote_address,
+                self.ping_timeout,
+            )
+            self._fail(1011, "keepalive timeout")

@@ -1,0 +1,321 @@
+"""The connection state machine, by RFC 6455 section: bytes in, events and bytes out."""
+
+from __future__ import annotations
+
+import pytest
+
+from switchboard.protocol.connection import Connection, Role, State
+from switchboard.protocol.errors import (
+    Close,
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+)
+from switchboard.protocol.events import Fragment, Message, Ping, Pong
+from switchboard.protocol.frames import Opcode, encode_close, encode_frame
+from switchboard.protocol.limits import Limits
+
+MASK = b"\x01\x02\x03\x04"
+
+
+def client_frame(opcode: int, payload: bytes, *, fin: bool = True, rsv1: bool = False) -> bytes:
+    """A frame as a client sends it (masked), for feeding a server."""
+    return encode_frame(opcode, payload, fin=fin, rsv1=rsv1, mask=MASK)
+
+
+def server(**kwargs: object) -> Connection:
+    return Connection(Role.SERVER, **kwargs)  # type: ignore[arg-type]
+
+
+def closed_with(conn: Connection, code: int) -> None:
+    """The connection failed and queued a close frame with ``code``."""
+    assert conn.failure is not None and conn.failure.code == code, conn.failure
+    assert conn.close_sent is not None and conn.close_sent.code == code
+    out = b"".join(conn.data_to_send())
+    assert out[:1] == b"\x88" and int.from_bytes(out[2:4], "big") == code
+    assert conn.should_close_transport
+
+
+# -- 5.2 base framing -----------------------------------------------------------
+
+
+def test_text_and_binary_messages() -> None:
+    conn = server()
+    conn.receive_data(client_frame(Opcode.TEXT, "café".encode()))
+    conn.receive_data(client_frame(Opcode.BINARY, b"\x00\xff"))
+    assert conn.events_received() == [Message("café"), Message(b"\x00\xff")]
+
+
+def test_any_split_gives_same_events() -> None:
+    stream = client_frame(Opcode.TEXT, b"x" * 300) + client_frame(Opcode.PING, b"p")
+    for step in (1, 2, 3, 7, 130, 1000):
+        conn = server()
+        for i in range(0, len(stream), step):
+            conn.receive_data(stream[i : i + step])
+        assert conn.events_received() == [Message("x" * 300), Ping(b"p")], step
+
+
+def test_64bit_length() -> None:
+    conn = server(limits=Limits(max_message_size=None, max_frame_size=None))
+    conn.receive_data(client_frame(Opcode.BINARY, b"a" * 70000))
+    assert conn.events_received() == [Message(b"a" * 70000)]
+
+
+def test_64bit_length_with_high_bit_fails() -> None:
+    conn = server()
+    conn.receive_data(b"\x82\xff" + b"\x80" + b"\x00" * 7 + MASK)
+    closed_with(conn, 1002)
+
+
+@pytest.mark.parametrize("first", [0x83, 0x87, 0x8B, 0x8F])
+def test_reserved_opcodes_fail(first: int) -> None:
+    conn = server()
+    conn.receive_data(bytes([first, 0x80]) + MASK)
+    closed_with(conn, 1002)
+    assert "reserved opcode" in conn.failure.reason  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("bits", [0x40, 0x20, 0x10])
+def test_reserved_bits_fail_without_extension(bits: int) -> None:
+    conn = server()
+    conn.receive_data(bytes([0x81 | bits, 0x80]) + MASK)
+    closed_with(conn, 1002)
+
+
+# -- 5.3 masking ------------------------------------------------------------------
+
+
+def test_server_rejects_unmasked_frames() -> None:
+    conn = server()
+    conn.receive_data(encode_frame(Opcode.TEXT, b"hi"))
+    closed_with(conn, 1002)
+    assert conn.failure.reason == "client frames must be masked"  # type: ignore[union-attr]
+
+
+def test_client_rejects_masked_frames() -> None:
+    conn = Connection(Role.CLIENT)
+    conn.receive_data(client_frame(Opcode.TEXT, b"hi"))
+    assert conn.failure is not None and conn.failure.code == 1002
+
+
+def test_client_masks_and_server_does_not() -> None:
+    client = Connection(Role.CLIENT)
+    client.send_text("Hello")
+    frame = b"".join(client.data_to_send())
+    assert frame[:2] == b"\x81\x85"
+    srv = server()
+    srv.receive_data(frame)
+    assert srv.events_received() == [Message("Hello")]
+    srv.send_text("Hello")
+    assert srv.data_to_send() == [b"\x81\x05Hello"]
+
+
+# -- 5.4 fragmentation ------------------------------------------------------------
+
+
+def test_fragments_with_interleaved_control_frames() -> None:
+    conn = server()
+    conn.receive_data(client_frame(Opcode.TEXT, b"Hel", fin=False))
+    conn.receive_data(client_frame(Opcode.PING, b"!"))
+    conn.receive_data(client_frame(Opcode.CONT, b"lo"))
+    assert conn.events_received() == [Fragment("Hel", False), Ping(b"!"), Fragment("lo", True)]
+    assert conn.data_to_send() == [b"\x8a\x01!"]
+
+
+def test_utf8_character_split_across_fragments() -> None:
+    conn = server()
+    data = "€".encode()
+    conn.receive_data(client_frame(Opcode.TEXT, data[:1], fin=False))
+    conn.receive_data(client_frame(Opcode.CONT, data[1:]))
+    assert conn.events_received() == [Fragment("", False), Fragment("€", True)]
+
+
+def test_continuation_without_start_fails() -> None:
+    conn = server()
+    conn.receive_data(client_frame(Opcode.CONT, b"x"))
+    closed_with(conn, 1002)
+
+
+def test_new_message_inside_fragmented_message_fails() -> None:
+    conn = server()
+    conn.receive_data(client_frame(Opcode.TEXT, b"a", fin=False))
+    conn.receive_data(client_frame(Opcode.TEXT, b"b"))
+    closed_with(conn, 1002)
+
+
+def test_send_fragments() -> None:
+    conn = server()
+    conn.send_fragment("Hel", fin=False)
+    conn.send_fragment("lo", fin=True)
+    assert conn.data_to_send() == [b"\x01\x03Hel", b"\x80\x02lo"]
+    conn.send_fragment(b"a", fin=False)
+    with pytest.raises(TypeError):
+        conn.send_fragment("b", fin=True)
+    with pytest.raises(RuntimeError):
+        conn.send_text("interleaved")
+
+
+# -- 5.5 control frames -----------------------------------------------------------
+
+
+def test_control_frame_too_long_fails() -> None:
+    conn = server()
+    conn.receive_data(client_frame(Opcode.PING, b"x" * 126))
+    closed_with(conn, 1002)
+
+
+def test_fragmented_control_frame_fails() -> None:
+    conn = server()
+    conn.receive_data(client_frame(Opcode.PING, b"x", fin=False))
+    closed_with(conn, 1002)
+
+
+def test_ping_is_answered_with_same_payload() -> None:
+    conn = server()
+    conn.receive_data(client_frame(Opcode.PING, b"abc"))
+    assert conn.events_received() == [Ping(b"abc")]
+    assert conn.data_to_send() == [b"\x8a\x03abc"]
+
+
+def test_pongs_are_matched_to_pings() -> None:
+    conn = server()
+    first = conn.send_ping()
+    second = conn.send_ping(b"two")
+    conn.send_ping(b"three")
+    conn.receive_data(client_frame(Opcode.PONG, b"unsolicited"))
+    conn.receive_data(client_frame(Opcode.PONG, b"two"))
+    assert conn.events_received() == [Pong(b"unsolicited", ()), Pong(b"two", (first, second))]
+    conn.receive_data(client_frame(Opcode.PONG, b"three"))
+    assert conn.events_received() == [Pong(b"three", (b"three",))]
+
+
+# -- 5.6 data frames / 8.1 UTF-8 --------------------------------------------------
+
+
+def test_invalid_utf8_fails_with_1007() -> None:
+    conn = server()
+    conn.receive_data(
+        client_frame(Opcode.TEXT, b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80")
+    )
+    closed_with(conn, 1007)
+
+
+def test_invalid_utf8_fails_as_soon_as_the_fragment_arrives() -> None:
+    conn = server()
+    conn.receive_data(client_frame(Opcode.TEXT, b"ok", fin=False))
+    conn.receive_data(client_frame(Opcode.CONT, b"\xff", fin=False))
+    closed_with(conn, 1007)
+    assert conn.events_received() == [Fragment("ok", False)]
+
+
+# -- limits -------------------------------------------------------------------------
+
+
+def test_message_too_big_fails_before_payload_arrives() -> None:
+    conn = server(limits=Limits(max_message_size=10))
+    frame = client_frame(Opcode.BINARY, b"x" * 11)
+    conn.receive_data(frame[:8])  # header only: the limit is checked right away
+    closed_with(conn, 1009)
+
+
+def test_fragmented_message_too_big() -> None:
+    conn = server(limits=Limits(max_message_size=10))
+    conn.receive_data(client_frame(Opcode.BINARY, b"x" * 6, fin=False))
+    conn.receive_data(client_frame(Opcode.CONT, b"x" * 6))
+    closed_with(conn, 1009)
+
+
+def test_frame_too_big() -> None:
+    conn = server(limits=Limits(max_frame_size=4, max_message_size=100))
+    conn.receive_data(client_frame(Opcode.BINARY, b"x" * 5, fin=False))
+    closed_with(conn, 1009)
+
+
+def test_too_many_fragments() -> None:
+    conn = server(limits=Limits(max_fragments=2))
+    for _ in range(3):
+        conn.receive_data(client_frame(Opcode.BINARY if _ == 0 else Opcode.CONT, b"x", fin=False))
+    closed_with(conn, 1009)
+
+
+def test_nothing_is_buffered_after_failure() -> None:
+    conn = server(limits=Limits(max_message_size=10))
+    conn.receive_data(client_frame(Opcode.BINARY, b"x" * 11)[:4])
+    conn.receive_data(b"y" * 100_000)
+    assert len(conn._buf) == 0
+
+
+# -- 7 closing ------------------------------------------------------------------------
+
+
+def test_peer_initiated_close() -> None:
+    conn = server()
+    conn.receive_data(client_frame(Opcode.CLOSE, encode_close(1000, "bye")))
+    assert conn.events_received() == [Close(1000, "bye")]
+    assert conn.data_to_send() == [b"\x88\x02\x03\xe8"]
+    assert conn.state is State.CLOSING
+    assert conn.should_close_transport  # the server closes TCP first (7.1.1)
+    conn.receive_eof()
+    assert conn.state is State.CLOSED
+    exc = conn.closed_exception()
+    assert isinstance(exc, ConnectionClosedOK)
+    assert exc.rcvd_then_sent is True and exc.code == 1000 and exc.reason == "bye"
+
+
+def test_locally_initiated_close() -> None:
+    conn = Connection(Role.CLIENT)
+    conn.send_close(1001, "going")
+    assert conn.state is State.CLOSING
+    assert not conn.should_close_transport  # the client waits for the server
+    conn.receive_data(encode_frame(Opcode.CLOSE, encode_close(1001)))
+    assert conn.events_received() == [Close(1001, "")]
+    assert conn.data_to_send()[0][:2] == b"\x88\x87"  # only our close frame was sent
+    assert conn.closed_exception().rcvd_then_sent is False
+    with pytest.raises(ConnectionClosed):
+        conn.send_text("too late")
+
+
+def test_close_without_code_is_answered_without_code() -> None:
+    conn = server()
+    conn.receive_data(client_frame(Opcode.CLOSE, b""))
+    assert conn.events_received() == [Close(1005, "")]
+    assert conn.data_to_send() == [b"\x88\x00"]
+    conn.receive_eof()
+    assert isinstance(conn.closed_exception(), ConnectionClosedOK)
+
+
+def test_data_after_close_is_ignored() -> None:
+    conn = server()
+    conn.receive_data(client_frame(Opcode.CLOSE, b"") + client_frame(Opcode.TEXT, b"late"))
+    assert conn.events_received() == [Close(1005, "")]
+
+
+def test_abnormal_closure() -> None:
+    conn = server()
+    conn.receive_eof()
+    exc = conn.closed_exception()
+    assert isinstance(exc, ConnectionClosedError)
+    assert exc.code == 1006 and exc.rcvd is None and exc.sent is None
+
+
+def test_error_close_code_is_not_ok() -> None:
+    conn = server()
+    conn.receive_data(client_frame(Opcode.CLOSE, encode_close(1011, "oops")))
+    conn.receive_eof()
+    assert isinstance(conn.closed_exception(), ConnectionClosedError)
+
+
+def test_invalid_close_code_fails_with_1002() -> None:
+    conn = server()
+    conn.receive_data(client_frame(Opcode.CLOSE, b"\x03\xed"))  # 1005 on the wire
+    closed_with(conn, 1002)
+
+
+def test_send_close_validates_arguments() -> None:
+    conn = server()
+    with pytest.raises(ValueError):
+        conn.send_close(1006)
+    assert conn.state is State.OPEN
+    conn.send_close(4000, "custom")
+    conn.send_close(1000)  # a second call is a no-op
+    assert conn.data_to_send() == [b"\x88\x08\x0f\xa0custom"]
