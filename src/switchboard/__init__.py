@@ -16,6 +16,7 @@ The asyncio API in four names::
 The sans-I/O protocol core is :mod:`switchboard.protocol`.
 """
 
+from .broadcast import broadcast
 from .client import InvalidURI, connect
 from .protocol import (
     Close,
@@ -42,6 +43,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "serve",
+    "broadcast",
     "Server",
     "connect",
     "WebSocket",

@@ -51,6 +51,13 @@ class WebSocket(asyncio.Protocol):
       TCP connection is dropped.
     * ``max_queue`` (16): received messages kept waiting before reading pauses.
     * ``write_limit`` (64 KiB): transport buffer size above which :meth:`send` waits.
+    * ``write_budget`` (1 MiB): the most a connection may have waiting in its outgoing
+      buffer; :func:`~switchboard.broadcast`, which never waits, closes a connection
+      over budget (a slow consumer) instead of buffering without bound.
+
+    Counters for metrics: ``messages_in``, ``messages_out``, ``bytes_in`` and
+    ``bytes_out`` (bytes on the wire). ``close_cause`` says why Switchboard closed
+    the connection on its own ("keepalive timeout", "slow consumer"), if it did.
     """
 
     def __init__(
@@ -65,6 +72,7 @@ class WebSocket(asyncio.Protocol):
         close_timeout: float = 10.0,
         max_queue: int = 16,
         write_limit: int = 64 * 1024,
+        write_budget: int = 1024 * 1024,
     ) -> None:
         self.protocol = connection
         #: The opening handshake's request (on the server: path, query, headers).
@@ -78,6 +86,9 @@ class WebSocket(asyncio.Protocol):
         self.close_timeout = close_timeout
         self.max_queue = max_queue
         self.write_limit = write_limit
+        self.write_budget = write_budget
+        self.messages_in = self.messages_out = self.bytes_in = self.bytes_out = 0
+        self.close_cause: str | None = None
         self.latency = 0.0  #: The last measured ping round trip, in seconds.
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
@@ -195,7 +206,9 @@ class WebSocket(asyncio.Protocol):
             conn.send_binary(message, compress=compress)
         else:
             await self._send_fragments(message, compress)
+            self.messages_out += 1
             return
+        self.messages_out += 1
         self._flush()
         if self._write_paused:
             await self._drain()
@@ -272,6 +285,7 @@ class WebSocket(asyncio.Protocol):
         self._schedule_keepalive()
 
     def data_received(self, data: bytes) -> None:
+        self.bytes_in += len(data)
         conn = self.protocol
         conn.receive_data(data)
         events = conn.events_received()
@@ -315,8 +329,10 @@ class WebSocket(asyncio.Protocol):
             kind = type(event)
             if kind is Message:
                 messages.append(event.data)
+                self.messages_in += 1
             elif kind is Fragment:
                 messages.append(event)
+                self.messages_in += event.fin
             elif kind is Pong:
                 now = self._loop.time()
                 for payload in event.acknowledged:
@@ -365,8 +381,12 @@ class WebSocket(asyncio.Protocol):
             return
         transport = self._transport
         if len(out) == 1:
+            self.bytes_out += len(out[0])
             transport.write(out[0])
-        elif sum(map(len, out)) < 65536:
+            return
+        size = sum(map(len, out))
+        self.bytes_out += size
+        if size < 65536:
             transport.write(b"".join(out))
         else:
             for chunk in out:  # large payloads go out as they are, without a join copy
@@ -404,12 +424,20 @@ class WebSocket(asyncio.Protocol):
             self._close_timer = self._loop.call_later(self.close_timeout, transport.abort)
 
     def _fail(self, code: int, reason: str) -> None:
-        """Close with ``code`` without waiting for the peer (keepalive timeout, ...)."""
+        """Close with ``code`` without waiting for the peer's close frame.
+
+        For a peer that stopped answering or reading: the close frame is queued and
+        the transport closed; if the peer does not read what is buffered within
+        ``close_timeout``, the connection is dropped.
+        """
+        self.close_cause = reason
         if self.protocol.close_sent is None and self.state is not State.CLOSED:
             self.protocol.send_close(code, reason)
             self._flush()
-        if self._transport is not None:
-            self._transport.close()
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.close()
+            self._loop.call_later(self.close_timeout, transport.abort)
 
     def _schedule_keepalive(self) -> None:
         if self.ping_interval is not None:
