@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 import switchboard
-from conftest import TLS
 from switchboard import ConnectionClosedError, ConnectionClosedOK, Limits, WebSocket
+
+if TYPE_CHECKING:
+    from conftest import TLS
 
 
 async def echo(ws: WebSocket) -> None:
@@ -55,7 +58,9 @@ async def test_request_details_reach_the_handler() -> None:
         seen.append(ws.subprotocol)
         seen.append(ws.remote_address[0])
 
-    async with switchboard.serve(handler, "127.0.0.1", 0, subprotocols=["chat.v2", "chat"]) as srv:
+    async with switchboard.serve(
+        handler, "127.0.0.1", 0, subprotocols=["chat.v2", "chat"], origins=["http://example.test"]
+    ) as srv:
         async with switchboard.connect(
             url(srv, "/room/1?user=ann"), origin="http://example.test", subprotocols=["chat"]
         ) as ws:

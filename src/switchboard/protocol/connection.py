@@ -163,7 +163,6 @@ class Connection:
             pos = self._parse(source)
         except ProtocolError as exc:
             self._fail(exc)
-            return
         if self._discard:
             buf.clear()
         elif source is buf:
@@ -259,14 +258,17 @@ class Connection:
             compressed = bool(b0 & 0x40)
         if self._max_frame is not None and length > self._max_frame:
             raise PayloadTooBig(f"frame too big: {length} bytes; the limit is {self._max_frame}")
-        if (
-            not compressed
-            and self._max_message is not None
-            and self._frag_size + length > self._max_message
-        ):
-            raise PayloadTooBig(
-                f"message too big: over {self._max_message} bytes; the limit is {self._max_message}"
-            )
+        limit = self._max_message
+        if limit is not None:
+            if compressed:
+                # Compression can grow incompressible data a little, never by 1%:
+                # a bigger compressed frame cannot inflate to an allowed message.
+                limit += limit // 100 + 64
+            if self._frag_size + length > limit:
+                raise PayloadTooBig(
+                    f"message too big: over {self._max_message} bytes; "
+                    f"the limit is {self._max_message}"
+                )
 
     def _handle_frame(self, b0: int, payload: bytes) -> None:
         opcode = b0 & 0x0F
