@@ -17,7 +17,7 @@ The sans-I/O protocol core is :mod:`switchboard.protocol`.
 """
 
 from .broadcast import broadcast
-from .client import InvalidURI, connect
+from .client import InvalidProxy, InvalidURI, ProxyError, RedirectError, connect
 from .protocol import (
     Close,
     ConnectionClosed,
@@ -36,7 +36,7 @@ from .protocol import (
     Response,
     SwitchboardError,
 )
-from .server import Server, serve
+from .server import HTTPError, Router, Server, run, serve
 from .websocket import Data, WebSocket
 
 __version__ = "0.1.0"
@@ -44,7 +44,10 @@ __version__ = "0.1.0"
 __all__ = [
     "serve",
     "broadcast",
+    "run",
     "Server",
+    "Router",
+    "HTTPError",
     "connect",
     "WebSocket",
     "Data",
@@ -63,6 +66,9 @@ __all__ = [
     "NegotiationError",
     "InvalidHTTP",
     "InvalidURI",
+    "InvalidProxy",
+    "ProxyError",
+    "RedirectError",
     "PayloadTooBig",
     "ProtocolError",
 ]

@@ -1,38 +1,52 @@
-"""``connect()``: the asyncio WebSocket client."""
+"""``connect()``: the asyncio WebSocket client, with proxies, redirects and reconnection."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl as ssl_module
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, cast
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, Literal, cast
 
 from ..protocol import handshake
 from ..protocol.connection import Connection, Role
-from ..protocol.deflate import DeflateOptions, client_accept, client_offer
+from ..protocol.deflate import DeflateOptions
 from ..protocol.errors import InvalidHandshake, InvalidHTTP
-from ..protocol.http11 import Request, ResponseParser, serialize_request
+from ..protocol.handshake import HeadersLike
+from ..protocol.http11 import Response, ResponseParser, serialize_request
 from ..protocol.limits import Limits
 from ..websocket import WebSocket
-from .uri import parse_uri
+from .handshake import ClientOptions
+from .proxy import ProxyURI, check_connect_response, connect_request
+from .reconnect import Backoff, is_transient
+from .uri import WebSocketURI, parse_uri
 
 __all__ = ["connect"]
 
+logger = logging.getLogger("switchboard.client")
 
-class _ClientHandshake(asyncio.Protocol):
-    """Sends the upgrade request, reads the response, then hands over to a WebSocket."""
 
-    def __init__(self, client: connect, request: Request, key: str) -> None:
-        self.client = client
+class _Handshake(asyncio.Protocol):
+    """Sends the upgrade request and reads the response; ``accept`` turns the response
+    into a WebSocket (which takes the transport over) or a redirect target."""
+
+    def __init__(
+        self,
+        request: bytes,
+        limits: Limits,
+        accept: Callable[[Response], WebSocket | WebSocketURI],
+    ) -> None:
         self.request = request
-        self.key = key
-        self.parser = ResponseParser(client.limits)
+        self.parser = ResponseParser(limits)
+        self.accept = accept
         self.transport: asyncio.Transport | None = None
-        self.done: asyncio.Future[WebSocket] = asyncio.get_running_loop().create_future()
+        self.done: asyncio.Future[WebSocket | WebSocketURI] = (
+            asyncio.get_running_loop().create_future()
+        )
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-        self.transport.write(serialize_request(self.request))
+        self.transport.write(self.request)
 
     def data_received(self, data: bytes) -> None:
         self.parser.feed(data)
@@ -47,7 +61,7 @@ class _ClientHandshake(asyncio.Protocol):
         if not self.done.done():
             reason = f": {exc}" if exc else ""
             self.done.set_exception(
-                InvalidHandshake(f"connection closed during the opening handshake{reason}", 0)
+                ConnectionError(f"server closed the connection during the handshake{reason}")
             )
 
     def _advance(self) -> None:
@@ -58,40 +72,71 @@ class _ClientHandshake(asyncio.Protocol):
             response = self.parser.next_response()
             if response is None:
                 return
-            subprotocol = handshake.check_response(
-                response, self.key, subprotocols=self.client.subprotocols
-            )
-            deflate = None
-            if self.client.compression is not None:
-                extensions = handshake.parse_extensions(
-                    response.headers.get_all("Sec-WebSocket-Extensions")
-                )
-                deflate = client_accept(extensions, self.client.compression)
-            elif "Sec-WebSocket-Extensions" in response.headers:
-                raise InvalidHandshake("server accepted an extension that was not offered", 0)
+            result = self.accept(response)
         except (InvalidHandshake, InvalidHTTP) as exc:
             if isinstance(exc, InvalidHTTP):
                 exc = InvalidHandshake(f"invalid HTTP response: {exc.reason}", 0)
             self.done.set_exception(exc)
             self.transport.close()
             return
-        ws = WebSocket(
-            Connection(Role.CLIENT, deflate=deflate, limits=self.client.limits),
-            request=self.request,
-            response=response,
-            subprotocol=subprotocol,
-            **self.client.websocket_options,
-        )
-        leftover = self.parser.take_remaining()
-        self.transport.set_protocol(ws)
-        ws.connection_made(self.transport)
-        if leftover:
-            ws.data_received(leftover)
-        self.done.set_result(ws)
+        if isinstance(result, WebSocket):
+            # Synchronously, so that no byte nor EOF can slip in between.
+            leftover = self.parser.take_remaining()
+            self.transport.set_protocol(result)
+            result.connection_made(self.transport)
+            if leftover:
+                result.data_received(leftover)
+        else:
+            self.transport.close()
+        self.done.set_result(result)
+
+
+class _Tunnel(asyncio.Protocol):
+    """Asks an HTTP proxy to CONNECT to ``uri``; ``done`` once the tunnel is open."""
+
+    def __init__(self, proxy: ProxyURI, uri: WebSocketURI, user_agent: str | None) -> None:
+        self.proxy = proxy
+        self.uri = uri
+        self.request = serialize_request(connect_request(proxy, uri, user_agent))
+        self.parser = ResponseParser(head=True)
+        self.transport: asyncio.Transport | None = None
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        if self.done.done():
+            return
+        assert self.transport is not None
+        self.parser.feed(data)
+        try:
+            response = self.parser.next_response()
+            if response is None:
+                return
+            check_connect_response(response, self.proxy, self.uri)
+            if self.parser.take_remaining():  # the destination cannot have spoken yet
+                raise InvalidHandshake(f"proxy {self.proxy} sent data after its response", 0)
+        except (InvalidHandshake, InvalidHTTP) as exc:
+            if isinstance(exc, InvalidHTTP):
+                exc = InvalidHandshake(f"invalid HTTP response from proxy: {exc.reason}", 0)
+            self.done.set_exception(exc)
+            self.transport.close()
+            return
+        self.transport.pause_reading()  # until the handshake's protocol takes over
+        self.done.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_exception(
+                ConnectionError(f"proxy {self.proxy} closed the connection before answering")
+            )
 
 
 class connect:
-    """Open a WebSocket connection; use ``await connect(uri)`` or ``async with``.
+    """Open a WebSocket connection: ``await connect(uri)``, ``async with connect(uri)``,
+    or ``async for`` to reconnect automatically.
 
     Example::
 
@@ -99,22 +144,44 @@ class connect:
             await ws.send("Hello")
             print(await ws.recv())
 
+    Reconnecting: ``async for`` yields a new connection each time the previous one
+    closes (or the body of the loop moves on), waiting a random, growing delay
+    between attempts; it retries on network errors, timeouts and HTTP 429/5xx
+    answers, and raises on anything else (see :func:`.reconnect.is_transient`)::
+
+        async for ws in connect("wss://example.com/feed"):
+            try:
+                async for message in ws:
+                    handle(message)
+            except ConnectionClosed:
+                continue  # reconnect
+
     Keyword-only options, grouped by concern:
 
     * WebSocket: ``subprotocols`` to offer; ``compression``: the permessage-deflate
       offer (:class:`~switchboard.DeflateOptions`, on by default) or ``None``.
-    * HTTP: ``origin``; ``headers``: extra request headers; ``user_agent``.
+    * HTTP: ``origin``; ``headers``: extra request headers; ``user_agent``;
+      ``max_redirects`` (10) 301/302/303/307/308 answers to follow. Credentials in
+      the URI (``ws://user:pass@host/``) are sent as Basic authentication.
+    * Proxy: ``proxy``: ``True`` (default) takes an HTTP CONNECT proxy from the
+      environment (``https_proxy``/``http_proxy``/``all_proxy``, ``no_proxy``),
+      a URL ``"http://user:pass@host:port"`` names one, ``None`` connects directly.
     * TLS: ``ssl``: an :class:`ssl.SSLContext` (wss:// uses a default context that
       verifies certificates and hostnames); ``server_hostname`` to override SNI.
-    * Timeouts: ``open_timeout`` (10 s: TCP, TLS and the handshake),
+    * Timeouts: ``open_timeout`` (10 s: proxy, TCP, TLS, redirects and handshake),
       ``ping_interval``, ``ping_timeout``, ``close_timeout``.
     * Limits: ``limits`` (see :class:`~switchboard.Limits`), ``max_queue``,
       ``write_limit``.
+    * Reconnection (``async for`` only): ``backoff_min`` (0.5 s), ``backoff_max``
+      (30 s), ``backoff_factor`` (1.6); see :class:`.reconnect.Backoff`.
 
-    Raises :class:`~switchboard.InvalidURI` for a bad URI, :class:`OSError` when the
-    server cannot be reached, :class:`TimeoutError` after ``open_timeout``, and
-    :class:`~switchboard.InvalidHandshake` (with the server's status and body) when
-    the server refuses the upgrade.
+    Raises :class:`~switchboard.InvalidURI` for a bad URI and
+    :class:`~switchboard.InvalidProxy` for a bad proxy URL (at once),
+    :class:`OSError` when the server or proxy cannot be reached,
+    :class:`TimeoutError` after ``open_timeout``, :class:`~switchboard.ProxyError`
+    when the proxy refuses the tunnel, :class:`~switchboard.RedirectError` for a
+    redirect it will not follow, and :class:`~switchboard.InvalidHandshake` (with
+    the server's status and body) when the server refuses the upgrade.
     """
 
     def __init__(
@@ -124,8 +191,10 @@ class connect:
         subprotocols: Sequence[str] = (),
         compression: DeflateOptions | None = DeflateOptions(),
         origin: str | None = None,
-        headers: Iterable[tuple[str, str]] | Mapping[str, str] = (),
-        user_agent: str | None = "switchboard",
+        headers: HeadersLike = (),
+        user_agent: str | None = handshake.PRODUCT,
+        max_redirects: int = 10,
+        proxy: str | Literal[True] | None = True,
         ssl: ssl_module.SSLContext | None = None,
         server_hostname: str | None = None,
         open_timeout: float | None = 10.0,
@@ -135,17 +204,26 @@ class connect:
         limits: Limits = Limits(),
         max_queue: int = 16,
         write_limit: int = 64 * 1024,
+        backoff_min: float = 0.5,
+        backoff_max: float = 30.0,
+        backoff_factor: float = 1.6,
     ) -> None:
         self.uri = parse_uri(uri)
-        self.subprotocols = list(subprotocols)
-        self.compression = compression
-        self.origin = origin
-        self.headers = list(headers.items() if isinstance(headers, Mapping) else headers)
-        self.user_agent = user_agent
-        self.ssl = ssl
-        self.server_hostname = server_hostname
+        self.options = ClientOptions(
+            self.uri,
+            subprotocols=subprotocols,
+            compression=compression,
+            origin=origin,
+            headers=headers,
+            user_agent=user_agent,
+            ssl=ssl,
+            server_hostname=server_hostname,
+            proxy=proxy,
+            max_redirects=max_redirects,
+            limits=limits,
+        )
         self.open_timeout = open_timeout
-        self.limits = limits
+        self.backoff = Backoff(backoff_min, backoff_max, backoff_factor)
         self.websocket_options: dict[str, Any] = dict(
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
@@ -155,55 +233,87 @@ class connect:
         )
         self._ws: WebSocket | None = None
 
-    def _request(self) -> tuple[Request, str]:
-        headers = list(self.headers)
-        uri = self.uri
-        if uri.username is not None:
-            import base64
-
-            token = base64.b64encode(f"{uri.username}:{uri.password}".encode()).decode()
-            headers.append(("Authorization", f"Basic {token}"))
-        extensions = None
-        if self.compression is not None:
-            extensions = handshake.serialize_extensions([client_offer(self.compression)])
-        return handshake.build_request(
-            uri.host_header,
-            uri.resource,
-            origin=self.origin,
-            subprotocols=self.subprotocols,
-            extensions=extensions,
-            extra_headers=headers,
-            user_agent=self.user_agent,
-        )
-
     async def _create(self) -> WebSocket:
-        request, key = self._request()
-        uri = self.uri
-        ssl_context: ssl_module.SSLContext | None = None
-        if uri.secure:
-            ssl_context = self.ssl or ssl_module.create_default_context()
-        elif self.ssl is not None:
-            raise ValueError("ssl was given but the URI is ws://; use wss://")
-        self._ws = await asyncio.wait_for(self._open(request, key, ssl_context), self.open_timeout)
+        try:
+            self._ws = await asyncio.wait_for(self._follow_redirects(), self.open_timeout)
+        except asyncio.TimeoutError:  # not the builtin TimeoutError before Python 3.11
+            raise TimeoutError(
+                f"could not open {self.uri.url} within open_timeout={self.open_timeout} s"
+            ) from None
         return self._ws
 
-    async def _open(
-        self, request: Request, key: str, ssl_context: ssl_module.SSLContext | None
-    ) -> WebSocket:
+    async def _follow_redirects(self) -> WebSocket:
         uri = self.uri
-        _, protocol = await asyncio.get_running_loop().create_connection(
-            lambda: _ClientHandshake(self, request, key),
-            uri.host,
-            uri.port,
-            ssl=ssl_context,
-            server_hostname=(self.server_hostname or uri.host) if ssl_context else None,
-        )
+        hops = 0
+        while True:  # ClientOptions.redirect raises after max_redirects
+            result = await self._open(uri, hops)
+            if isinstance(result, WebSocket):
+                return result
+            logger.debug("redirected from %s to %s", uri.url, result.url)
+            uri, hops = result, hops + 1
+
+    async def _open(self, uri: WebSocketURI, hops: int) -> WebSocket | WebSocketURI:
+        """One attempt at ``uri``: a WebSocket, or where the server redirects to."""
+        options = self.options
+        loop = asyncio.get_running_loop()
+        request, key = options.request(uri)
+
+        def accept(response: Response) -> WebSocket | WebSocketURI:
+            target = options.redirect(uri, response, hops)
+            if target is not None:
+                return target
+            subprotocol, deflate = options.accept(response, key)
+            return WebSocket(
+                Connection(Role.CLIENT, deflate=deflate, limits=options.limits),
+                request=request,
+                response=response,
+                subprotocol=subprotocol,
+                **self.websocket_options,
+            )
+
+        protocol = _Handshake(serialize_request(request), options.limits, accept)
+        ssl_context, server_hostname = options.tls(uri)
+        proxy = options.proxy_for(uri)
+        tunnel: asyncio.Transport | None = None
         try:
+            if proxy is None:
+                await loop.create_connection(
+                    lambda: protocol,
+                    uri.host,
+                    uri.port,
+                    ssl=ssl_context,
+                    server_hostname=server_hostname,
+                )
+            else:
+                tunnel = await self._tunnel(proxy, uri)
+                if ssl_context is None:
+                    tunnel.set_protocol(protocol)
+                    protocol.connection_made(tunnel)
+                    tunnel.resume_reading()
+                else:
+                    transport = await loop.start_tls(
+                        tunnel, protocol, ssl_context, server_hostname=server_hostname
+                    )
+                    assert transport is not None  # None only when the loop is closing
+                    protocol.connection_made(transport)
             return await protocol.done
         except BaseException:
-            if protocol.transport is not None:
-                protocol.transport.abort()
+            for transport in (protocol.transport, tunnel):
+                if transport is not None:
+                    transport.abort()
             raise
+
+    async def _tunnel(self, proxy: ProxyURI, uri: WebSocketURI) -> asyncio.Transport:
+        """A TCP connection to the proxy, tunnelled to ``uri``'s host and port."""
+        transport, tunnel = await asyncio.get_running_loop().create_connection(
+            lambda: _Tunnel(proxy, uri, self.options.user_agent), proxy.host, proxy.port
+        )
+        try:
+            await tunnel.done
+        except BaseException:
+            transport.abort()
+            raise
+        return transport
 
     def __await__(self) -> Any:
         return self._create().__await__()
@@ -214,3 +324,52 @@ class connect:
     async def __aexit__(self, *exc_info: object) -> None:
         assert self._ws is not None
         await self._ws.close()
+
+    async def __aiter__(self) -> AsyncIterator[WebSocket]:
+        """Yield a connection, then a new one after each disconnect, forever.
+
+        Breaking out of the loop closes the current connection (in the background:
+        ``await ws.close()`` first to wait for it). An error that is not transient
+        ends the loop by propagating.
+        """
+        loop = asyncio.get_running_loop()
+        attempt = 0
+        while True:
+            try:
+                ws = await self._create()
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                delay = self.backoff.delay(attempt)
+                attempt += 1
+                logger.info(
+                    "cannot connect to %s: %s; retry %d in %.2f s",
+                    self.uri.url,
+                    _describe(exc),
+                    attempt,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                continue
+            opened = loop.time()
+            try:
+                yield ws
+            finally:
+                await ws.close()
+            # A connection that lived long was healthy: start the delays over.
+            if loop.time() - opened >= self.backoff.max_delay:
+                attempt = 0
+            delay = self.backoff.delay(attempt)
+            attempt += 1
+            logger.info(
+                "connection to %s closed (%s); retry %d in %.2f s",
+                self.uri.url,
+                ws.protocol.closed_exception(),
+                attempt,
+                delay,
+            )
+            await asyncio.sleep(delay)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

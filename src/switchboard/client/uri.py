@@ -32,6 +32,19 @@ class WebSocketURI:
         default = 443 if self.secure else 80
         return host if self.port == default else f"{host}:{self.port}"
 
+    @property
+    def url(self) -> str:
+        """The URI without credentials: safe to log.
+
+        >>> parse_uri("wss://ann:secret@example.com:443/chat").url
+        'wss://example.com/chat'
+        """
+        return f"{'wss' if self.secure else 'ws'}://{self.host_header}{self.resource}"
+
+    def same_origin(self, other: WebSocketURI) -> bool:
+        """Whether both URIs have the same scheme, host and port (RFC 6454)."""
+        return (self.secure, self.host, self.port) == (other.secure, other.host, other.port)
+
 
 def parse_uri(uri: str) -> WebSocketURI:
     """Parse ``uri``; raise :class:`InvalidURI` naming what is wrong.
