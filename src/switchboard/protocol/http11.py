@@ -20,11 +20,12 @@ line or section too large or too many header lines, 501 unsupported transfer cod
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar, overload
 from urllib.parse import parse_qs
 
 from .errors import InvalidHTTP
@@ -156,13 +157,18 @@ def _lower_list(values: list[str]) -> set[str]:
 
 @dataclass(slots=True)
 class Request:
-    """An HTTP request. ``target`` is the raw request-target, e.g. ``/chat?room=1``."""
+    """An HTTP request. ``target`` is the raw request-target, e.g. ``/chat?room=1``.
+
+    ``path_params`` holds the values a server route captured from the path, e.g.
+    ``{"room": "lobby"}`` for ``/ws/{room}``; it is empty otherwise.
+    """
 
     method: str
     target: str
     headers: Headers
     body: bytes = b""
     version: str = "HTTP/1.1"
+    path_params: dict[str, str] = field(default_factory=dict)
 
     @property
     def path(self) -> str:
@@ -178,6 +184,38 @@ class Request:
     def query_params(self) -> dict[str, list[str]]:
         """The decoded query: ``"?a=1&a=2&b"`` -> ``{"a": ["1", "2"], "b": [""]}``."""
         return parse_qs(self.query, keep_blank_values=True)
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        """The Cookie header's pairs (RFC 6265 5.4); the first of a repeated name wins.
+
+        >>> Request("GET", "/", Headers({"Cookie": 'sid=abc; theme="dark"'})).cookies
+        {'sid': 'abc', 'theme': 'dark'}
+
+        Pairs without ``=`` are skipped; values are not percent-decoded.
+        """
+        cookies: dict[str, str] = {}
+        for pair in "; ".join(self.headers.get_all("Cookie")).split(";"):
+            name, eq, value = pair.partition("=")
+            name, value = name.strip(), value.strip()
+            if eq and name and name not in cookies:
+                if len(value) >= 2 and value[0] == value[-1] == '"':
+                    value = value[1:-1]
+                cookies[name] = value
+        return cookies
+
+    def json(self) -> Any:
+        """The body parsed as JSON (UTF-8, -16 or -32).
+
+        Raises InvalidHTTP (400) naming what is wrong, e.g. ``invalid JSON body:
+        Expecting value: line 1 column 1 (char 0)``; a server answers it as such.
+        """
+        try:
+            return json.loads(self.body)
+        except RecursionError:
+            raise InvalidHTTP("invalid JSON body: nested too deeply") from None
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            raise InvalidHTTP(f"invalid JSON body: {exc}") from None
 
     @property
     def keep_alive(self) -> bool:

@@ -1,5 +1,19 @@
-"""The asyncio server: HTTP and WebSocket on one port."""
+"""The asyncio server: HTTP routes, static files and WebSocket on one port."""
 
-from .server import Handler, Server, serve
+from .responses import HTTPError, json_response, text_response
+from .routing import HTTPHandler, Router, WebSocketHandler
+from .server import Handler, Server, run, serve, tls_context
 
-__all__ = ["serve", "Server", "Handler"]
+__all__ = [
+    "serve",
+    "run",
+    "Server",
+    "Router",
+    "HTTPError",
+    "Handler",
+    "HTTPHandler",
+    "WebSocketHandler",
+    "json_response",
+    "text_response",
+    "tls_context",
+]

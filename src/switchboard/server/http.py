@@ -1,9 +1,14 @@
 """One HTTP/1.1 connection on the server, until it upgrades to WebSocket.
 
-Every TCP connection starts here: requests are parsed (keep-alive, pipelining in
-order), WebSocket upgrade requests get the opening handshake, and on success the
-transport is handed to a :class:`~switchboard.websocket.WebSocket` for the rest of
-its life. This is the "upgrade strategy": HTTP and WebSocket share one port.
+Every TCP connection starts here: requests are parsed once each (keep-alive,
+pipelining answered in order), plain requests go to the server's routes, WebSocket
+upgrade requests get the opening handshake, and on success the transport is handed
+to a :class:`~switchboard.websocket.WebSocket` for the rest of its life. This is the
+"upgrade strategy": HTTP and WebSocket share one port.
+
+``open_timeout`` bounds how long the connection may wait for each complete request
+(an idle keep-alive connection included) and for the whole WebSocket handshake;
+a plain request's handler runs without that bound.
 """
 
 from __future__ import annotations
@@ -11,21 +16,25 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, cast
 
 from ..protocol import handshake
 from ..protocol.connection import Connection, Role
 from ..protocol.deflate import server_negotiate
-from ..protocol.errors import InvalidHandshake, InvalidHTTP
+from ..protocol.errors import HandshakeRejected, InvalidHandshake, InvalidHTTP
 from ..protocol.http11 import Request, RequestParser, Response, serialize_response
 from ..websocket import WebSocket
+from .responses import error_response, http_date
 
 if TYPE_CHECKING:
+    from .routing import WebSocketHandler
     from .server import Server
 
 __all__ = ["HTTPConnection"]
 
 logger = logging.getLogger("switchboard.server")
+access_log = logging.getLogger("switchboard.http")
 
 
 class HTTPConnection(asyncio.Protocol):
@@ -35,20 +44,36 @@ class HTTPConnection(asyncio.Protocol):
         self.server = server
         self.parser = RequestParser(server.limits)
         self.transport: asyncio.Transport | None = None
+        self._loop = asyncio.get_running_loop()
+        #: Done when the connection closed or became a WebSocket.
+        self.done: asyncio.Future[None] = self._loop.create_future()
         self._busy = False  # a request is being handled asynchronously
+        self._closing = False  # shutdown: close after the response in progress
+        self._task: asyncio.Future[None] | None = None  # finishing an async answer
+        self._hooking = False  # that task awaits a handshake hook
+        self._over_capacity = False  # beyond max_connections: answer 503
         self._timer: asyncio.TimerHandle | None = None
-        self._pending: asyncio.Future[None] | None = None  # the request being handled
+        self._started = 0.0  # when the current request arrived, for the access log
+
+    # -- asyncio.Protocol callbacks ---------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-        if self.server.open_timeout is not None:
-            # A client that never completes its request (slow headers) is dropped.
-            loop = asyncio.get_running_loop()
-            self._timer = loop.call_later(self.server.open_timeout, self._timeout)
+        self._over_capacity = not self.server.accept(self)
+        if self.server.closing:  # accepted just before the listening socket closed
+            self.transport.close()
+            return
+        self._start_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        self._stop_timer()
+        if self._hooking and self._task is not None:
+            # Nobody is left to upgrade. (A plain handler, though, runs to the end:
+            # stopping it halfway could leave its work half done.)
+            self._hooking = False
+            self.server.metrics.handshakes["failed"] += 1
+            self._task.cancel()
+        self._release()
 
     def data_received(self, data: bytes) -> None:
         self.parser.feed(data)
@@ -56,11 +81,39 @@ class HTTPConnection(asyncio.Protocol):
             self._process()
 
     def eof_received(self) -> bool | None:
+        # Reading is paused while a request is handled, so this comes after its
+        # response: nothing is left to answer.
         return None
 
+    # -- what the server asks ---------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Close now if idle, else once the response in progress is sent."""
+        if self._busy:
+            self._closing = True
+        elif self.transport is not None:
+            self.transport.close()
+
+    # -- internals --------------------------------------------------------------
+
+    def _release(self) -> None:
+        self.server.forget(self)
+        if not self.done.done():
+            self.done.set_result(None)
+
+    def _start_timer(self) -> None:
+        if self.server.open_timeout is not None and self._timer is None:
+            self._timer = self._loop.call_later(self.server.open_timeout, self._timeout)
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
     def _timeout(self) -> None:
+        self._timer = None
         if self.transport is not None and not self.transport.is_closing():
-            logger.info("handshake timeout: closing %s", self._peer())
+            logger.info("request timeout: closing %s", self._peer())
             self.transport.abort()
 
     def _peer(self) -> object:
@@ -69,92 +122,195 @@ class HTTPConnection(asyncio.Protocol):
     def _process(self) -> None:
         """Handle buffered requests in order, until one needs to wait or upgrades."""
         transport = self.transport
-        while transport is not None and not transport.is_closing():
+        while transport is not None and not transport.is_closing() and not self.done.done():
             try:
                 request = self.parser.next_request()
             except InvalidHTTP as exc:
-                self._respond(handshake.reject(exc.status, exc.reason), close=True)
+                self._started = self._loop.time()
+                self._send(None, error_response(exc.status, exc.reason))
                 return
             if request is None:
                 return
-            result = self._handle(request)
-            if inspect.isawaitable(result):
+            self._started = self._loop.time()
+            pending = self._handle(request)
+            if pending is not None:
                 self._busy = True
                 transport.pause_reading()
-                self._pending = asyncio.ensure_future(self._finish(result))
-                return
-            if result is None:  # upgraded: the WebSocket owns the transport now
+                self._task = asyncio.ensure_future(self._finish(pending))
+                self.server.track(self._task)
                 return
 
-    async def _finish(self, pending: object) -> None:
+    async def _finish(self, pending: Awaitable[None]) -> None:
         try:
-            await pending  # type: ignore[misc]
+            await pending
         finally:
             self._busy = False
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.resume_reading()  # also when a WebSocket owns it now
-            if transport.get_protocol() is self:
+            if not self.done.done():
                 self._process()
 
-    def _respond(self, response: Response, *, close: bool = False) -> None:
-        assert self.transport is not None
-        if close and "Connection" not in response.headers:
-            response.headers["Connection"] = "close"
-        self.transport.write(serialize_response(response))
-        if close:
-            self.transport.close()
+    def _handle(self, request: Request) -> Awaitable[None] | None:
+        """Answer one request; return an awaitable when that must wait for a handler."""
+        server = self.server
+        websocket = handshake.is_websocket_request(request)
+        if self._over_capacity or server.closing:
+            why = "shutting down" if server.closing else "at capacity"
+            if websocket:
+                self._refuse(request, HandshakeRejected(f"server {why}", 503))
+            else:
+                self._send(request, error_response(503, f"server {why}"))
+            return None
+        if websocket:
+            return self._handshake(request)
+        self._stop_timer()
+        response = server.respond(request)
+        if inspect.isawaitable(response):
+            return self._send_later(request, response)
+        self._send(request, response)
+        return None
 
-    def _handle(self, request: Request) -> object:
-        """Answer one request. Returns ``None`` after an upgrade, an awaitable when a
-        hook must be awaited, and ``True`` when the connection stays in HTTP."""
-        if not handshake.is_websocket_request(request):
-            self._respond(self.server.http_response(request), close=not request.keep_alive)
-            return True
+    async def _send_later(self, request: Request, pending: Awaitable[Response]) -> None:
+        response = await pending
+        if self.transport is not None and not self.transport.is_closing():
+            self._send(request, response)
+
+    def _send(self, request: Request | None, response: Response, *, close: bool = False) -> None:
+        """Write a response; close after it when the request, an error or shutdown asks."""
+        transport = self.transport
+        assert transport is not None
+        close = (
+            close
+            or request is None  # unparsable: the stream cannot be resynchronized
+            or not request.keep_alive
+            or self._closing
+            or self.server.closing
+            or self._over_capacity
+        )
+        headers = response.headers
+        if close:
+            option = headers.get("Connection")
+            if option is None:
+                headers["Connection"] = "close"
+            elif "close" not in option.lower():
+                headers["Connection"] = f"{option}, close"
+        elif request is not None and request.version == "HTTP/1.0":
+            headers["Connection"] = "keep-alive"
+        if "Date" not in headers:
+            headers.add("Date", http_date())
+        if request is not None and request.method == "HEAD" and response.body:
+            if "Content-Length" not in headers:
+                headers["Content-Length"] = str(len(response.body))
+            response.body = b""
         try:
+            data = serialize_response(response)
+        except ValueError:  # a handler's invalid status or header
+            logger.exception("invalid response to %s", _request_line(request))
+            response = error_response(500, "", [("Connection", "close")])
+            data = serialize_response(response)
+            close = True
+        transport.write(data)
+        self._record(request, response.status, len(response.body))
+        if close:
+            transport.close()
+        else:
+            self._start_timer()
+
+    def _record(self, request: Request | None, status: int, size: int) -> None:
+        self.server.metrics.http_response(status)
+        peer = self._peer()
+        access_log.info(
+            '%s "%s" %d %d %.1fms',
+            f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else peer,
+            _request_line(request),
+            status,
+            size,
+            (self._loop.time() - self._started) * 1000,
+        )
+
+    # -- the WebSocket handshake ------------------------------------------------
+
+    def _handshake(self, request: Request) -> Awaitable[None] | None:
+        server = self.server
+        try:
+            handler = server.router.websocket_route(request)
             key = handshake.check_request(request)
-            self.server.check_origin(request)
-            hook = self.server.process_request
+            server.check_origin(request)
+            hook = server.process_request
             result = None if hook is None else hook(request)
         except InvalidHandshake as exc:
             self._refuse(request, exc)
-            return True
+            return None
+        except Exception:
+            self._hook_failed(request)
+            return None
         if inspect.isawaitable(result):
-            return self._upgrade_after(result, request, key)
-        if result is not None:
-            self._respond(result, close=True)
-            return True
-        self._upgrade(request, key)
+            self._hooking = True
+            return self._handshake_after(result, request, key, handler)
+        self._answer(result, request, key, handler)
         return None
 
-    async def _upgrade_after(self, pending: object, request: Request, key: str) -> None:
+    async def _handshake_after(
+        self,
+        pending: Awaitable[Response | None],
+        request: Request,
+        key: str,
+        handler: WebSocketHandler,
+    ) -> None:
         try:
-            result = await pending  # type: ignore[misc]
+            result = await pending
         except InvalidHandshake as exc:
-            self._refuse(request, exc)
+            result = None
+            refusal: InvalidHandshake | None = exc
+        except Exception:
+            self._hooking = False
+            self._hook_failed(request)
             return
+        else:
+            refusal = None
+        self._hooking = False
         if self.transport is None or self.transport.is_closing():
-            return
-        if result is not None:
-            self._respond(result, close=True)
-            return
-        self._upgrade(request, key)
+            self.server.metrics.handshakes["failed"] += 1  # the client left, or timed out
+        elif refusal is not None:
+            self._refuse(request, refusal)
+        else:
+            self._answer(result, request, key, handler)
+
+    def _answer(
+        self, result: Response | None, request: Request, key: str, handler: WebSocketHandler
+    ) -> None:
+        """Act on what ``process_request`` returned: a response refuses, None accepts."""
+        if result is None:
+            self._upgrade(request, key, handler)
+        else:
+            self.server.metrics.handshakes["rejected"] += 1
+            self._send(request, result, close=True)
+
+    def _hook_failed(self, request: Request) -> None:
+        logger.exception("handshake hook failed for %s", _request_line(request))
+        self._refuse(request, InvalidHandshake("internal server error", 500))
 
     def _refuse(self, request: Request, exc: InvalidHandshake) -> None:
+        outcome = "rejected" if isinstance(exc, HandshakeRejected) else "failed"
+        self.server.metrics.handshakes[outcome] += 1
         logger.info(
-            "handshake refused: %s %s from %s: %d %s",
-            request.method,
-            request.target,
+            "handshake %s: %s from %s: %d %s",
+            outcome,
+            _request_line(request),
             self._peer(),
             exc.status,
             exc.reason,
         )
-        self._respond(handshake.reject(exc.status, exc.body, exc.headers), close=True)
+        self._send(request, handshake.reject(exc.status, exc.body, exc.headers), close=True)
 
-    def _upgrade(self, request: Request, key: str) -> None:
+    def _upgrade(self, request: Request, key: str, handler: WebSocketHandler) -> None:
         server = self.server
         transport = self.transport
         assert transport is not None
+        if server.closing:  # an async hook finished after shutdown began
+            self._refuse(request, HandshakeRejected("server shutting down", 503))
+            return
         try:
             subprotocol = server.choose_subprotocol(request)
             deflate = extensions = None
@@ -169,12 +325,16 @@ class HTTPConnection(asyncio.Protocol):
         except InvalidHandshake as exc:
             self._refuse(request, exc)
             return
+        except Exception:  # select_subprotocol failed
+            self._hook_failed(request)
+            return
         response = handshake.build_response(
             key, subprotocol=subprotocol, extensions=extensions, extra_headers=server.headers
         )
-        if self._timer is not None:
-            self._timer.cancel()
+        self._stop_timer()
         transport.write(serialize_response(response))
+        server.metrics.handshakes["accepted"] += 1
+        self._record(request, 101, 0)
         ws = WebSocket(
             Connection(Role.SERVER, deflate=deflate, limits=server.limits),
             request=request,
@@ -183,8 +343,13 @@ class HTTPConnection(asyncio.Protocol):
             **server.websocket_options,
         )
         leftover = self.parser.take_remaining()
+        self._release()
         transport.set_protocol(ws)
         ws.connection_made(transport)
         if leftover:
             ws.data_received(leftover)
-        server.start_handler(ws)
+        server.start_handler(ws, handler, transport)
+
+
+def _request_line(request: Request | None) -> str:
+    return "-" if request is None else f"{request.method} {request.target} {request.version}"

@@ -1,12 +1,14 @@
-"""``serve()``: the asyncio WebSocket server."""
+"""``serve()`` and ``run()``: the asyncio server, its limits and its graceful shutdown."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import ssl as ssl_module
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..protocol import handshake
 from ..protocol.deflate import DeflateOptions
@@ -15,27 +17,51 @@ from ..protocol.http11 import Headers, Request, Response
 from ..protocol.limits import Limits
 from ..websocket import WebSocket
 from .http import HTTPConnection
+from .metrics import CONTENT_TYPE, Metrics
+from .responses import error_response, json_response
+from .routing import Router, WebSocketHandler
 
-__all__ = ["serve", "Server", "Handler"]
+__all__ = ["serve", "run", "tls_context", "Server", "Handler"]
 
 logger = logging.getLogger("switchboard.server")
 
-Handler = Callable[[WebSocket], Awaitable[None]]
+Handler = WebSocketHandler
 """A WebSocket handler: a coroutine function taking the connection."""
 
 ProcessRequest = Callable[[Request], "Response | Awaitable[Response | None] | None"]
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _same_origin(origin: str, host: str) -> bool:
+    """Whether ``origin`` names the host and port the client connected to (``host``).
+
+    A Host without a port matches the Origin scheme's default port, so a browser on
+    https://example.com passes behind a proxy that terminates TLS.
+    """
+    try:
+        theirs, ours = urlsplit(origin), urlsplit(f"//{host}")
+        default = _DEFAULT_PORTS.get(theirs.scheme)
+        if default is None or not theirs.hostname:  # "null", file://, ...
+            return False
+        return theirs.hostname == ours.hostname and (theirs.port or default) == (
+            ours.port or default
+        )
+    except ValueError:  # an invalid port
+        return False
 
 
 class Server:
     """A running server; :func:`serve` creates it.
 
-    ``connections`` holds the open WebSocket connections. ``port`` is the port the
-    first socket listens on (handy with ``port=0``).
+    ``connections`` holds the open WebSocket connections, ``metrics`` the counters
+    behind ``/metrics``. ``port`` is the port the first socket listens on (handy
+    with ``port=0``).
     """
 
     def __init__(
         self,
-        handler: Handler,
+        app: Router | Handler,
         *,
         process_request: ProcessRequest | None,
         origins: Sequence[str | None] | None,
@@ -46,8 +72,16 @@ class Server:
         open_timeout: float | None,
         headers: Iterable[tuple[str, str]],
         websocket_options: dict[str, Any],
+        max_connections: int | None,
+        shutdown_timeout: float | None,
+        health_path: str | None,
+        metrics_path: str | None,
     ) -> None:
-        self.handler = handler
+        if isinstance(app, Router):
+            self.router = app
+        else:  # a plain handler: every path is a WebSocket endpoint
+            self.router = Router()
+            self.router.websocket("/{path:path}")(app)
         self.process_request = process_request
         self.origins = origins
         self.subprotocols = list(subprotocols)
@@ -57,27 +91,81 @@ class Server:
         self.open_timeout = open_timeout
         self.headers = list(headers)
         self.websocket_options = websocket_options
+        self.max_connections = max_connections
+        self.shutdown_timeout = shutdown_timeout
+        self.metrics = Metrics()
         self.connections: set[WebSocket] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.closing = False
+        self._builtin: dict[str, Callable[[], Response]] = {}
+        if health_path is not None:
+            self._builtin[health_path] = self._health
+        if metrics_path is not None:
+            self._builtin[metrics_path] = self._metrics
+        self._transports: dict[WebSocket, asyncio.Transport] = {}  # to abort at the deadline
+        self._http: set[HTTPConnection] = set()
+        self._tasks: set[asyncio.Future[None]] = set()
         self._server: asyncio.Server | None = None
-        self._closed = asyncio.get_running_loop().create_future()
+        self._loop = asyncio.get_running_loop()
+        self._closed = self._loop.create_future()
+        self._deadline: float | None = None
+        self._aborted = False
+        self._port = 0
 
-    # -- what the HTTP connection asks ------------------------------------------
+    # -- what the HTTP connections ask ------------------------------------------
 
-    def http_response(self, request: Request) -> Response:
-        """The answer to a plain HTTP request: this server only speaks WebSocket."""
-        return handshake.reject(
-            426,
-            "This is a WebSocket server: connect with a WebSocket client.",
-            [("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13")],
+    def accept(self, conn: HTTPConnection) -> bool:
+        """Count a new TCP connection; False when it exceeds ``max_connections``."""
+        limit = self.max_connections
+        full = limit is not None and len(self._http) + len(self.connections) >= limit
+        self._http.add(conn)
+        return not full
+
+    def forget(self, conn: HTTPConnection) -> None:
+        """A connection closed or became a WebSocket."""
+        self._http.discard(conn)
+
+    def track(self, task: asyncio.Future[None]) -> None:
+        """Keep ``task`` until done; shutdown waits for it, then cancels it."""
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def respond(self, request: Request) -> Response | Awaitable[Response]:
+        """The answer to a plain HTTP request: health, metrics, else the router's."""
+        builtin = self._builtin.get(request.path)
+        if builtin is None:
+            return self.router.dispatch(request)
+        if request.method not in ("GET", "HEAD"):
+            return error_response(
+                405, f"{request.method} is not allowed here", [("Allow", "GET, HEAD")]
+            )
+        return builtin()
+
+    def _health(self) -> Response:
+        return json_response(
+            {"status": "ok", "connections": len(self.connections)},
+            headers=[("Cache-Control", "no-store")],
         )
 
+    def _metrics(self) -> Response:
+        text = self.metrics.render(self.connections, len(self._http))
+        return Response(200, headers=Headers({"Content-Type": CONTENT_TYPE}), body=text.encode())
+
     def check_origin(self, request: Request) -> None:
-        """Refuse the handshake (403) when ``origins`` is set and the Origin is not in it."""
-        if self.origins is None:
-            return
+        """Refuse the handshake (403) from an origin that is not allowed.
+
+        With ``origins=None`` a request carrying an Origin must come from the same
+        host and port (its Host header); requests without one (non-browser clients)
+        pass. Otherwise the Origin must be listed (``"*"``: any; ``None``: absent).
+        """
         origin = request.headers.get("Origin")
-        if origin not in self.origins:
+        if self.origins is None:
+            host = request.headers.get("Host", "")
+            if origin is not None and not _same_origin(origin, host):
+                raise HandshakeRejected(
+                    f"cross-origin WebSocket refused: Origin {origin} is not {host}; "
+                    "allow it with serve(origins=[...])"
+                )
+        elif "*" not in self.origins and origin not in self.origins:
             raise HandshakeRejected(f"origin not allowed: {origin}")
 
     def choose_subprotocol(self, request: Request) -> str | None:
@@ -86,19 +174,18 @@ class Server:
             return self.select_subprotocol(request, offered)
         return handshake.select_subprotocol(offered, self.subprotocols)
 
-    def start_handler(self, ws: WebSocket) -> None:
-        task = asyncio.get_running_loop().create_task(self._run_handler(ws))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _run_handler(self, ws: WebSocket) -> None:
+    def start_handler(self, ws: WebSocket, handler: Handler, transport: asyncio.Transport) -> None:
         self.connections.add(ws)
+        self._transports[ws] = transport
+        self.track(self._loop.create_task(self._run_handler(ws, handler)))
+
+    async def _run_handler(self, ws: WebSocket, handler: Handler) -> None:
         request = ws.request
         path = request.target if request is not None else "?"
         logger.info("connection open: %s %s", ws.remote_address, path)
-        start = asyncio.get_running_loop().time()
+        start = self._loop.time()
         try:
-            await self.handler(ws)
+            await handler(ws)
         except ConnectionClosed:
             pass
         except Exception:
@@ -109,21 +196,25 @@ class Server:
         finally:
             await ws.wait_closed()
             self.connections.discard(ws)
+            self._transports.pop(ws, None)
             closed = ws.protocol.closed_exception()
+            self.metrics.connection_closed(ws, closed.code)
             logger.info(
                 "connection closed: %s %s code=%d reason=%r duration=%.3fs",
                 ws.remote_address,
                 path,
                 closed.code,
                 closed.reason,
-                asyncio.get_running_loop().time() - start,
+                self._loop.time() - start,
             )
 
     # -- lifecycle --------------------------------------------------------------
 
     async def _start(self, host: str | None, port: int, **kwargs: Any) -> None:
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: HTTPConnection(self), host, port, **kwargs)
+        self._server = await self._loop.create_server(
+            lambda: HTTPConnection(self), host, port, **kwargs
+        )
+        self._port = int(self._server.sockets[0].getsockname()[1])
 
     @property
     def sockets(self) -> tuple[Any, ...]:
@@ -132,40 +223,77 @@ class Server:
 
     @property
     def port(self) -> int:
-        """The port of the first listening socket."""
-        return int(self.sockets[0].getsockname()[1])
+        """The port of the first listening socket (also after :meth:`close`)."""
+        return self._port
 
     async def serve_forever(self) -> None:
         """Serve until :meth:`close` is called (or the task is cancelled)."""
         await asyncio.shield(self._closed)
 
     def close(self, code: int = 1001, reason: str = "server shutting down") -> None:
-        """Stop accepting connections and close every open one with ``code``.
+        """Start a graceful shutdown; returns at once (:meth:`wait_closed` waits).
 
-        Returns at once; :meth:`wait_closed` waits until every connection is closed.
+        Stops accepting connections, closes idle HTTP keep-alive connections (busy
+        ones after their response) and every WebSocket with ``code`` (1001 "going
+        away"; 1012 "service restart" tells clients to come back). Whatever is still
+        open ``shutdown_timeout`` seconds later is aborted. Calling it again does
+        nothing.
         """
+        if self.closing:
+            return
+        self.closing = True
+        if self.shutdown_timeout is not None:
+            self._deadline = self._loop.time() + self.shutdown_timeout
         if self._server is not None:
             self._server.close()
+        for conn in list(self._http):
+            conn.shutdown()
         for ws in list(self.connections):
-            task = asyncio.ensure_future(ws.close(code, reason))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        if not self._closed.done():
-            self._closed.set_result(None)
+            self.track(asyncio.ensure_future(ws.close(code, reason)))
+        self._closed.set_result(None)
 
     async def wait_closed(self) -> None:
-        """Wait until the server and all its connections and handlers are done."""
+        """Wait until :meth:`close` was called and every connection and handler is done,
+        aborting what is left at the shutdown deadline."""
+        await asyncio.shield(self._closed)
+        while pending := self._pending():
+            timeout = None if self._deadline is None else self._deadline - self._loop.time()
+            if timeout is not None and timeout <= 0:
+                self.abort()
+                timeout = None  # aborted connections and cancelled tasks end promptly
+            await asyncio.wait(pending, timeout=timeout)
         if self._server is not None:
             await self._server.wait_closed()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _pending(self) -> set[asyncio.Future[None]]:
+        return self._tasks | {conn.done for conn in self._http}
+
+    def abort(self) -> None:
+        """Drop every connection at once and cancel every handler still running.
+
+        :meth:`wait_closed` does this at the shutdown deadline.
+        """
+        self.close()
+        if self._aborted:
+            return
+        self._aborted = True
+        self._deadline = self._loop.time()
+        pending = len(self._transports) + len(self._http)
+        logger.warning("shutdown: aborting %d connections and %d tasks", pending, len(self._tasks))
+        for transport in [*self._transports.values(), *(c.transport for c in self._http)]:
+            if transport is not None:
+                transport.abort()
+        for task in self._tasks:
+            task.cancel()
 
 
 class serve:
-    """Start a WebSocket server; use it as ``await serve(...)`` or ``async with serve(...)``.
+    """Start a server; use it as ``await serve(...)`` or ``async with serve(...)``.
 
-    ``handler`` is called with each new :class:`~switchboard.WebSocket`; the
-    connection closes (1000) when it returns, and with 1011 if it raises.
+    ``app`` is a :class:`~switchboard.Router` (HTTP routes, WebSocket routes,
+    static files), or a WebSocket handler that serves every path. A handler is
+    called with each new :class:`~switchboard.WebSocket`; the connection closes
+    (1000) when it returns, and with 1011 if it raises.
 
     Example::
 
@@ -183,18 +311,24 @@ class serve:
       :class:`~switchboard.DeflateOptions` (the default) or ``None`` to refuse it.
     * HTTP: ``process_request(request)`` may return a :class:`Response` (or raise
       :class:`~switchboard.HandshakeRejected`) to refuse the handshake, sync or async;
-      ``origins``: allowed Origin values (``None`` in the list admits requests
-      without one); ``headers``: extra response headers; ``ssl``: an
-      :class:`ssl.SSLContext` for wss://.
-    * Timeouts: ``open_timeout`` (10 s for the whole handshake), ``ping_interval``,
-      ``ping_timeout``, ``close_timeout`` (see :class:`~switchboard.WebSocket`).
-    * Limits: ``limits`` (see :class:`~switchboard.Limits`), ``max_queue``,
-      ``write_limit``.
+      ``origins``: allowed Origin values (default ``None``: same origin as the Host
+      header, or no Origin at all; ``"*"`` admits any; ``None`` in the list admits
+      requests without one); ``headers``: extra handshake response headers;
+      ``ssl``: an :class:`ssl.SSLContext` for wss:// and https:// (see
+      :func:`tls_context`); ``health_path`` (``"/healthz"``) and ``metrics_path``
+      (``"/metrics"``), ``None`` to disable.
+    * Timeouts: ``open_timeout`` (10 s: for each request to arrive, WebSocket
+      handshake included, and for an idle keep-alive connection),
+      ``shutdown_timeout`` (10 s), ``ping_interval``, ``ping_timeout``,
+      ``close_timeout`` (see :class:`~switchboard.WebSocket`).
+    * Limits: ``max_connections`` (10,000 TCP connections, HTTP and WebSocket;
+      beyond it 503), ``limits`` (see :class:`~switchboard.Limits`), ``max_queue``,
+      ``write_limit``, ``write_budget`` (see :class:`~switchboard.WebSocket`).
     """
 
     def __init__(
         self,
-        handler: Handler,
+        app: Router | Handler,
         host: str | None = None,
         port: int = 0,
         *,
@@ -205,17 +339,22 @@ class serve:
         origins: Sequence[str | None] | None = None,
         headers: Iterable[tuple[str, str]] | Headers = (),
         ssl: ssl_module.SSLContext | None = None,
+        health_path: str | None = "/healthz",
+        metrics_path: str | None = "/metrics",
         open_timeout: float | None = 10.0,
+        shutdown_timeout: float | None = 10.0,
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 20.0,
         close_timeout: float = 10.0,
+        max_connections: int | None = 10_000,
         limits: Limits = Limits(),
         max_queue: int = 16,
         write_limit: int = 64 * 1024,
+        write_budget: int = 1024 * 1024,
         backlog: int = 1024,
         reuse_port: bool | None = None,
     ) -> None:
-        self._handler = handler
+        self._app = app
         self._host = host
         self._port = port
         self._options: dict[str, Any] = dict(
@@ -233,13 +372,18 @@ class serve:
                 close_timeout=close_timeout,
                 max_queue=max_queue,
                 write_limit=write_limit,
+                write_budget=write_budget,
             ),
+            max_connections=max_connections,
+            shutdown_timeout=shutdown_timeout,
+            health_path=health_path,
+            metrics_path=metrics_path,
         )
         self._create_kwargs: dict[str, Any] = dict(ssl=ssl, backlog=backlog, reuse_port=reuse_port)
         self._server: Server | None = None
 
     async def _create(self) -> Server:
-        server = Server(self._handler, **self._options)
+        server = Server(self._app, **self._options)
         await server._start(self._host, self._port, **self._create_kwargs)
         self._server = server
         return server
@@ -254,3 +398,83 @@ class serve:
         assert self._server is not None
         self._server.close()
         await self._server.wait_closed()
+
+
+def run(
+    app: Router | Handler,
+    host: str | None = "127.0.0.1",
+    port: int = 8000,
+    *,
+    uvloop: bool = False,
+    **options: Any,
+) -> None:
+    """Run a server until SIGTERM or SIGINT, shut it down gracefully, and return.
+
+    Example::
+
+        switchboard.run(router, "0.0.0.0", 8000, shutdown_timeout=30)
+
+    ``options`` are those of :func:`serve`. The first signal starts the graceful
+    shutdown (:meth:`Server.close`: WebSockets get 1001, the rest is aborted after
+    ``shutdown_timeout``); a second one aborts at once (:meth:`Server.abort`).
+    ``uvloop=True`` runs on uvloop (``pip install switchboard-ws[uvloop]``). Logs
+    "listening on ..." at INFO on ``switchboard.server``.
+    """
+    if uvloop:
+        import uvloop as uvloop_module
+
+        uvloop_module.run(_run(app, host, port, options))
+    else:
+        asyncio.run(_run(app, host, port, options))
+
+
+async def _run(app: Router | Handler, host: str | None, port: int, options: Any) -> None:
+    server = await serve(app, host, port, **options)
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        if not server.closing:
+            logger.info("%s: shutting down", signal.Signals(signum).name)
+            server.close()
+        else:
+            logger.warning("%s again: aborting now", signal.Signals(signum).name)
+            server.abort()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        scheme = "http" if options.get("ssl") is None else "https"
+        for sock in server.sockets:
+            address, bound_port = sock.getsockname()[:2]
+            address = f"[{address}]" if ":" in address else address
+            logger.info("listening on %s://%s:%d", scheme, address, bound_port)
+        await server.serve_forever()
+        await server.wait_closed()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        server.close()
+
+
+def tls_context(
+    certfile: str, keyfile: str | None = None, *, password: str | None = None
+) -> ssl_module.SSLContext:
+    """A server TLS context from PEM files, for ``serve(ssl=...)``: wss:// and https://.
+
+    Example::
+
+        serve(router, "0.0.0.0", 443, ssl=tls_context("cert.pem", "key.pem"))
+
+    ``certfile`` holds the certificate chain (and the key when ``keyfile`` is None).
+    Python's secure defaults apply (TLS 1.2 or later); ALPN offers http/1.1.
+    Raises FileNotFoundError, or ssl.SSLError naming the files that do not load.
+    """
+    context = ssl_module.create_default_context(ssl_module.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(certfile, keyfile, password)
+    except ssl_module.SSLError as exc:
+        raise ssl_module.SSLError(
+            f"cannot load certificate {certfile!r} with key {keyfile or certfile!r}: {exc}"
+        ) from exc
+    context.set_alpn_protocols(["http/1.1"])
+    return context
