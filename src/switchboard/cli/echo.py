@@ -12,10 +12,12 @@ from ..protocol.deflate import DeflateOptions
 from ..protocol.limits import Limits
 from ..server import serve
 from ..websocket import WebSocket
+from .options import add_server_options, bounded, server_ssl
 
 EXAMPLES = """examples:
   switchboard echo --port 8765
   switchboard echo --host 0.0.0.0 --port 9001 --max-message-size 0
+  switchboard echo --port 8443 --certfile cert.pem --keyfile key.pem    (wss://)
 """
 
 
@@ -28,11 +30,10 @@ def add_parser(commands: Any) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8765, help="port to listen on (8765)")
+    add_server_options(parser, port=8765)
     parser.add_argument(
         "--max-message-size",
-        type=int,
+        type=bounded(int, 0, 1 << 40),
         default=1 << 20,
         metavar="BYTES",
         help="largest message accepted, 0 for no limit (1 MiB)",
@@ -50,11 +51,15 @@ async def serve_echo(args: argparse.Namespace) -> None:
     size = args.max_message_size or None
     limits = Limits(max_message_size=size, max_frame_size=size)
     compression = None if args.no_compression else DeflateOptions()
-    async with serve(echo, args.host, args.port, limits=limits, compression=compression) as server:
+    ssl = server_ssl(args)
+    async with serve(
+        echo, args.host, args.port, limits=limits, compression=compression, ssl=ssl
+    ) as server:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, server.close)
-        print(f"echo server listening on ws://{args.host}:{server.port}/", file=sys.stderr)
+        scheme = "wss" if ssl else "ws"
+        print(f"echo server listening on {scheme}://{args.host}:{server.port}/", file=sys.stderr)
         await server.serve_forever()
 
 

@@ -172,6 +172,9 @@ class connect:
       ``ping_interval``, ``ping_timeout``, ``close_timeout``.
     * Limits: ``limits`` (see :class:`~switchboard.Limits`), ``max_queue``,
       ``write_limit``.
+    * Escape hatch: ``connection_factory(role, *, deflate, limits)`` builds the
+      sans-I/O :class:`~switchboard.protocol.Connection` (a subclass can observe
+      every frame: the CLI's ``--trace`` does).
     * Reconnection (``async for`` only): ``backoff_min`` (0.5 s), ``backoff_max``
       (30 s), ``backoff_factor`` (1.6); see :class:`.reconnect.Backoff`.
 
@@ -207,8 +210,10 @@ class connect:
         backoff_min: float = 0.5,
         backoff_max: float = 30.0,
         backoff_factor: float = 1.6,
+        connection_factory: Callable[..., Connection] = Connection,
     ) -> None:
         self.uri = parse_uri(uri)
+        self.connection_factory = connection_factory
         self.options = ClientOptions(
             self.uri,
             subprotocols=subprotocols,
@@ -264,7 +269,7 @@ class connect:
                 return target
             subprotocol, deflate = options.accept(response, key)
             return WebSocket(
-                Connection(Role.CLIENT, deflate=deflate, limits=options.limits),
+                self.connection_factory(Role.CLIENT, deflate=deflate, limits=options.limits),
                 request=request,
                 response=response,
                 subprotocol=subprotocol,
