@@ -103,6 +103,8 @@ def broadcast(
             if plain is None:
                 plain = encode_header(opcode, size) + payload
             frame = plain
+        if ws._pending:
+            ws._flush()  # messages queued by send() go first
         transport.write(frame)
         ws.messages_out += 1
         ws.bytes_out += len(frame)

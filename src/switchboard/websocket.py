@@ -31,6 +31,10 @@ Data = str | bytes
 
 logger = logging.getLogger("switchboard")
 
+# Small messages sent within one event loop iteration are written together, up to
+# this many bytes.
+_COALESCE_LIMIT = 16 * 1024
+
 
 class WebSocket(asyncio.Protocol):
     """An open WebSocket connection.
@@ -103,6 +107,8 @@ class WebSocket(asyncio.Protocol):
         self._keepalive_pings: set[bytes] = set()  # unanswered keepalive pings
         self._close_timer: asyncio.TimerHandle | None = None
         self._closed: asyncio.Future[None] = self._loop.create_future()
+        self._pending = 0  # bytes of small messages queued for the next flush
+        self._flush_handle: asyncio.Handle | None = None
 
     # -- public API -----------------------------------------------------------
 
@@ -209,7 +215,16 @@ class WebSocket(asyncio.Protocol):
             self.messages_out += 1
             return
         self.messages_out += 1
-        self._flush()
+        # Coalesce small messages sent in one loop iteration (an echo of a batch of
+        # pipelined messages, say) into one write: one system call, not one each.
+        # Bounded, so a producer that never yields still writes every 16 KiB.
+        pending = self._pending + len(message)
+        if pending >= _COALESCE_LIMIT:
+            self._flush()
+        else:
+            self._pending = pending
+            if self._flush_handle is None:
+                self._flush_handle = self._loop.call_soon(self._flush)
         if self._write_paused:
             await self._drain()
 
@@ -300,7 +315,7 @@ class WebSocket(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.protocol.receive_eof()
-        for handle in (self._keepalive, self._close_timer):
+        for handle in (self._keepalive, self._close_timer, self._flush_handle):
             if handle is not None:
                 handle.cancel()
         self._wake_receiver()
@@ -376,6 +391,11 @@ class WebSocket(asyncio.Protocol):
                 self._recv_waiter = None
 
     def _flush(self) -> None:
+        """Write everything the protocol has queued, in order."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        self._pending = 0
         out = self.protocol.data_to_send()
         if not out or self._transport is None:
             return

@@ -1,0 +1,209 @@
+"""Benchmark servers: one echo or broadcast server per process, run by bench/run.py.
+
+    python bench/servers.py NAME MODE LOOP
+
+NAME is switchboard, websockets, aiohttp or picows; MODE is echo or broadcast; LOOP
+is uvloop or asyncio. The server listens on 127.0.0.1 on a free port, prints
+``PORT <n>`` when ready, and exits when stdin closes (so it never outlives
+run.py, even if run.py is killed) or on SIGTERM.
+
+All servers run without compression and without a message size limit.
+
+Broadcast mode: every connection is a receiver until it sends the text "go"; that
+connection becomes the controller (it is removed from the receivers) and each "go"
+broadcasts a 32-byte text message to all receivers. The message carries the
+server's ``time.monotonic_ns()`` at the broadcast call, so the client (same
+machine, same clock) measures from the call to the last delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import resource
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+HOST = "127.0.0.1"
+MESSAGE_SIZE = 32  # bytes of the broadcast message
+
+
+def stamp() -> str:
+    """The broadcast message: the call time, padded to MESSAGE_SIZE."""
+    return str(time.monotonic_ns()).ljust(MESSAGE_SIZE)
+
+
+async def switchboard_server(mode: str) -> int:
+    import switchboard
+    from switchboard import broadcast
+
+    limits = switchboard.Limits(max_message_size=None, max_frame_size=None)
+
+    async def echo(ws: switchboard.WebSocket) -> None:
+        async for m in ws:
+            await ws.send(m)
+
+    receivers: set[switchboard.WebSocket] = set()
+
+    async def fanout(ws: switchboard.WebSocket) -> None:
+        receivers.add(ws)
+        try:
+            async for m in ws:
+                if m == "go":
+                    receivers.discard(ws)
+                    broadcast(receivers, stamp())
+        finally:
+            receivers.discard(ws)
+
+    handler = echo if mode == "echo" else fanout
+    server = await switchboard.serve(
+        handler, HOST, 0, compression=None, limits=limits, backlog=2048
+    )
+    return server.port
+
+
+async def websockets_server(mode: str) -> int:
+    from websockets.asyncio.server import ServerConnection, broadcast, serve
+
+    async def echo(ws: ServerConnection) -> None:
+        async for m in ws:
+            await ws.send(m)
+
+    receivers: set[ServerConnection] = set()
+
+    async def fanout(ws: ServerConnection) -> None:
+        receivers.add(ws)
+        try:
+            async for m in ws:
+                if m == "go":
+                    receivers.discard(ws)
+                    broadcast(receivers, stamp())
+        finally:
+            receivers.discard(ws)
+
+    handler = echo if mode == "echo" else fanout
+    server = await serve(handler, HOST, 0, compression=None, max_size=None, backlog=2048)
+    return int(server.sockets[0].getsockname()[1])
+
+
+async def aiohttp_server(mode: str) -> int:
+    from aiohttp import WSMsgType, web
+
+    if mode != "echo":
+        raise SystemExit("aiohttp: only echo mode (it has no synchronous broadcast)")
+
+    async def echo(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(compress=False, max_msg_size=0)
+        await ws.prepare(request)
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                await ws.send_str(msg.data)
+            elif msg.type == WSMsgType.BINARY:
+                await ws.send_bytes(msg.data)
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/", echo)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    sock = socket.socket()
+    sock.bind((HOST, 0))
+    await web.SockSite(runner, sock, backlog=2048).start()
+    return int(sock.getsockname()[1])
+
+
+async def picows_server(mode: str) -> int:
+    from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_create_server
+
+    receivers: set[WSTransport] = set()
+
+    class Echo(WSListener):  # type: ignore[misc]
+        def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+            if frame.msg_type == WSMsgType.CLOSE:
+                transport.send_close(frame.get_close_code(), frame.get_close_message())
+                transport.disconnect()
+            elif frame.msg_type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                transport.send(frame.msg_type, frame.get_payload_as_memoryview())
+
+    class Fanout(WSListener):  # type: ignore[misc]
+        def on_ws_connected(self, transport: WSTransport) -> None:
+            receivers.add(transport)
+
+        def on_ws_disconnected(self, transport: WSTransport) -> None:
+            receivers.discard(transport)
+
+        def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+            if frame.msg_type == WSMsgType.CLOSE:
+                transport.send_close(frame.get_close_code(), frame.get_close_message())
+                transport.disconnect()
+            elif frame.msg_type == WSMsgType.TEXT and frame.get_payload_as_bytes() == b"go":
+                receivers.discard(transport)
+                payload = stamp().encode()
+                for t in receivers:  # the picows way: one send per transport
+                    t.send(WSMsgType.TEXT, payload)
+
+    listener = Echo if mode == "echo" else Fanout
+    server = await ws_create_server(
+        lambda request: listener(), HOST, 0, max_frame_size=1 << 30, backlog=2048
+    )
+    return int(server.sockets[0].getsockname()[1])
+
+
+SERVERS: dict[str, Callable[[str], Awaitable[int]]] = {
+    "switchboard": switchboard_server,
+    "websockets": websockets_server,
+    "aiohttp": aiohttp_server,
+    "picows": picows_server,
+}
+
+
+def raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+async def main(name: str, mode: str) -> None:
+    loop = asyncio.get_running_loop()
+    stop = loop.create_future()
+    loop.add_signal_handler(signal.SIGTERM, stop.cancel)
+
+    # Exit when run.py goes away: it holds our stdin open for our whole life.
+    def watch_stdin() -> None:
+        sys.stdin.buffer.read()
+        loop.call_soon_threadsafe(lambda: stop.done() or stop.cancel())
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
+    port = await SERVERS[name](mode)
+    print(f"PORT {port}", flush=True)
+    with contextlib.suppress(asyncio.CancelledError):
+        await stop
+
+
+def run(name: str, mode: str, loop_name: str) -> None:
+    raise_fd_limit()
+    coro: Any = main(name, mode)
+    if loop_name == "uvloop":
+        import uvloop
+
+        uvloop.run(coro)
+    else:
+        asyncio.run(coro)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 4 or sys.argv[1] not in SERVERS:
+        raise SystemExit(__doc__)
+    profile_to = os.environ.get("BENCH_PROFILE")  # cProfile the server, for run.py --profile
+    if profile_to:
+        import cProfile
+
+        cProfile.run("run(*sys.argv[1:])", profile_to)
+    else:
+        run(*sys.argv[1:])
