@@ -208,6 +208,36 @@ def test_invalid_utf8_fails_as_soon_as_the_fragment_arrives() -> None:
     assert conn.events_received() == [Fragment("ok", False)]
 
 
+def test_invalid_utf8_fails_before_the_frame_is_complete() -> None:
+    # Autobahn 6.4.3: a single frame arriving in chops fails at the bad chop.
+    payload = "κόσμε".encode() + b"\xf4\x90\x80\x80" + b"edited" * 100
+    frame = client_frame(Opcode.TEXT, payload)
+    conn = server()
+    conn.receive_data(frame[:10])
+    assert conn.failure is None
+    conn.receive_data(frame[10:24])  # now includes the invalid sequence
+    closed_with(conn, 1007)
+
+
+def test_invalid_utf8_in_a_partial_continuation_frame() -> None:
+    conn = server()
+    conn.receive_data(client_frame(Opcode.TEXT, b"\xce", fin=False))  # half a character
+    frame = client_frame(Opcode.CONT, b"\xba" + b"\xff" + b"x" * 300)
+    conn.receive_data(frame[:9])
+    assert conn.failure is None  # the character completes correctly
+    conn.receive_data(frame[9:12])
+    closed_with(conn, 1007)
+
+
+def test_valid_text_split_across_reads_is_unaffected() -> None:
+    text = "€uro " * 1000
+    frame = client_frame(Opcode.TEXT, text.encode())
+    conn = server()
+    for i in range(0, len(frame), 7):
+        conn.receive_data(frame[i : i + 7])
+    assert conn.events_received() == [Message(text)]
+
+
 # -- limits -------------------------------------------------------------------------
 
 

@@ -103,6 +103,9 @@ class Connection:
         self._send_opcode = 0
         self._send_compressed = False
         self._pings: dict[bytes, None] = {}  # payloads of unanswered pings, oldest first
+        # An incomplete text frame being checked as it arrives: header length,
+        # payload length, mask, decoder, payload bytes checked so far.
+        self._partial: tuple[int, int, bytes | None, codecs.IncrementalDecoder, int] | None = None
         self._discard = False  # after a close frame or a failure, input is ignored
         self._eof = False
         #: The close frame received from the peer, if any.
@@ -155,6 +158,8 @@ class Connection:
         if buf:
             buf += data
             if len(buf) < self._need:
+                if self._partial is not None:
+                    self._check_partial_text()
                 return
             source: bytes | bytearray | memoryview = buf
         else:
@@ -169,6 +174,33 @@ class Connection:
             del buf[:pos]
         elif pos < len(source):
             buf += memoryview(source)[pos:]
+        if self._partial is not None:
+            self._check_partial_text()
+
+    def _check_partial_text(self) -> None:
+        """Validate the part of an incomplete text frame received so far.
+
+        Invalid UTF-8 then fails the connection as soon as it arrives, not when the
+        frame is complete (RFC 6455 8.1 "fail fast"). The bytes are checked again
+        with the whole frame: this check is only for speed of failure.
+        """
+        assert self._partial is not None
+        header_len, length, mask, decoder, checked = self._partial
+        start = header_len + checked
+        end = min(len(self._buf), header_len + length)
+        if end <= start:
+            return
+        chunk = self._buf[start:end]
+        if mask is not None:
+            shift = checked % 4
+            chunk = bytearray(apply_mask(chunk, mask[shift:] + mask[:shift]))
+        try:
+            decoder.decode(bytes(chunk))
+        except UnicodeDecodeError:
+            self._fail(ProtocolError("invalid UTF-8 in a text message", 1007))
+            self._buf.clear()
+            return
+        self._partial = (header_len, length, mask, decoder, end - header_len)
 
     def receive_eof(self) -> None:
         """Tell the connection that the peer closed the TCP connection."""
@@ -188,6 +220,7 @@ class Connection:
         pos = 0
         server = self._server
         self._need = 0  # set again below if a frame's payload is incomplete
+        self._partial = None
         with memoryview(data) as view:
             while n - pos >= 2:
                 b0 = view[pos]
@@ -206,16 +239,21 @@ class Connection:
                     p += 8
                     if length >> 63:
                         raise ProtocolError("frame length has its most significant bit set")
+                self._check_header(b0, length)
                 if b1 & 0x80:
                     if not server:
                         raise ProtocolError("server frames must not be masked")
                     p += 4
+                    if p > n:  # the masking key is incomplete
+                        break
                 elif server:
                     raise ProtocolError("client frames must be masked")
-                self._check_header(b0, length)
                 end = p + length
                 if end > n:
                     self._need = end - pos
+                    self._watch_partial_text(
+                        b0, p - pos, length, view[p - 4 : p] if server else None
+                    )
                     break
                 if server:
                     payload = apply_mask(view[p:end], view[p - 4 : p])
@@ -226,6 +264,21 @@ class Connection:
                 if self._discard:
                     break
         return pos
+
+    def _watch_partial_text(
+        self, b0: int, header_len: int, length: int, mask: memoryview | None
+    ) -> None:
+        """Start checking an incomplete uncompressed text frame as it arrives."""
+        opcode = b0 & 0x0F
+        if b0 & 0x40 or not (opcode == 1 or (opcode == 0 and self._frag_decoder is not None)):
+            return
+        if opcode == 0 and self._frag_compressed:
+            return
+        decoder = _Utf8Decoder()
+        if opcode == 0:
+            assert self._frag_decoder is not None
+            decoder.setstate(self._frag_decoder.getstate())
+        self._partial = (header_len, length, None if mask is None else bytes(mask), decoder, 0)
 
     def _check_header(self, b0: int, length: int) -> None:
         """Validate a frame header before its payload arrives (fail fast)."""
