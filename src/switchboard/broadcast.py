@@ -64,10 +64,19 @@ def broadcast(
         payload = message
         opcode = 0x82
     size = len(payload)
-    plain: bytes | None = None
+    plain = encode_header(opcode, size) + payload
+    plain_size = len(plain)
     compressed: dict[tuple[int, int, int], bytes] = {}
     sent = 0
     for ws in connections:
+        if ws._fast_broadcast:  # the common case, kept to one check per connection
+            if ws._pending:
+                ws._flush()  # messages queued by send() go first
+            ws._transport.write(plain)  # type: ignore[union-attr]  # set while fast
+            ws.messages_out += 1
+            ws.bytes_out += plain_size
+            sent += 1
+            continue
         conn = ws.protocol
         transport = ws._transport
         if (
@@ -88,6 +97,7 @@ def broadcast(
             task.add_done_callback(_discard)
             sent += 1
             continue
+        frame = plain
         deflate = conn.deflate
         if (
             deflate is not None
@@ -95,16 +105,13 @@ def broadcast(
             and (size >= deflate.threshold if compress is None else compress)
         ):
             key = deflate.params_key
-            frame = compressed.get(key)
-            if frame is None:
+            shared = compressed.get(key)
+            if shared is None:
                 data = compress_message(payload, *key)
-                frame = compressed[key] = encode_header(opcode | 0x40, len(data)) + data
-        else:
-            if plain is None:
-                plain = encode_header(opcode, size) + payload
-            frame = plain
+                shared = compressed[key] = encode_header(opcode | 0x40, len(data)) + data
+            frame = shared
         if ws._pending:
-            ws._flush()  # messages queued by send() go first
+            ws._flush()
         transport.write(frame)
         ws.messages_out += 1
         ws.bytes_out += len(frame)

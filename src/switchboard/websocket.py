@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import Any, cast
 
-from .protocol.connection import Connection, State
+from .protocol.connection import Connection, Role, State
 from .protocol.errors import Close, ConnectionClosedOK
 from .protocol.events import Fragment, Message, Ping, Pong
 from .protocol.http11 import Request, Response
@@ -30,6 +30,9 @@ Data = str | bytes
 """A message: ``str`` for text, ``bytes`` for binary."""
 
 logger = logging.getLogger("switchboard")
+# One DEBUG line per frame in and out (control frames included), on its own logger
+# so it can be turned on alone: logging.getLogger("switchboard.frames").setLevel(DEBUG).
+frame_logger = logging.getLogger("switchboard.frames")
 
 # Small messages sent within one event loop iteration are written together, up to
 # this many bytes.
@@ -108,6 +111,11 @@ class WebSocket(asyncio.Protocol):
         self._close_timer: asyncio.TimerHandle | None = None
         self._closed: asyncio.Future[None] = self._loop.create_future()
         self._pending = 0  # bytes of small messages queued for the next flush
+        # True while broadcast() may write a shared uncompressed frame straight to
+        # the transport: open, server side, not paused, not streaming a message, and
+        # no per-message compression to share. Kept by _update_fast_broadcast().
+        self._fast_broadcast = False
+        self._trace = frame_logger.isEnabledFor(logging.DEBUG)  # read once per connection
         self._flush_handle: asyncio.Handle | None = None
 
     # -- public API -----------------------------------------------------------
@@ -215,6 +223,8 @@ class WebSocket(asyncio.Protocol):
             self.messages_out += 1
             return
         self.messages_out += 1
+        if self._trace:
+            self._log_frame(">", Message(message))  # type: ignore[arg-type]  # str or bytes-like
         # Coalesce small messages sent in one loop iteration (an echo of a batch of
         # pipelined messages, say) into one write: one system call, not one each.
         # Bounded, so a producer that never yields still writes every 16 KiB.
@@ -232,6 +242,7 @@ class WebSocket(asyncio.Protocol):
         self, message: Iterable[Data] | AsyncIterable[Data], compress: bool | None
     ) -> None:
         done = self._fragmenting = self._loop.create_future()
+        self._fast_broadcast = False
         conn = self.protocol
         try:
             previous: Data | None = None
@@ -260,11 +271,14 @@ class WebSocket(asyncio.Protocol):
             raise
         finally:
             self._fragmenting = None
+            self._update_fast_broadcast()
             done.set_result(None)
 
     async def ping(self, data: bytes | None = None) -> float:
         """Send a ping and wait for its pong; return the round trip in seconds."""
         payload = self.protocol.send_ping(data)
+        if self._trace:
+            self._log_frame(">", Ping(payload))
         waiter: asyncio.Future[float] = self._loop.create_future()
         self._pings[payload] = (waiter, self._loop.time())
         self._flush()
@@ -283,6 +297,8 @@ class WebSocket(asyncio.Protocol):
         """
         if self.state is State.OPEN:
             self.protocol.send_close(code, reason)
+            if self._trace:
+                self._log_frame(">", Close(code, reason))
             self._flush()
             self._after_close_frames()
         await self.wait_closed()
@@ -297,6 +313,7 @@ class WebSocket(asyncio.Protocol):
         self._transport = transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
         high = self.write_limit
         transport.set_write_buffer_limits(high, high // 4)
+        self._update_fast_broadcast()
         self._schedule_keepalive()
 
     def data_received(self, data: bytes) -> None:
@@ -305,6 +322,9 @@ class WebSocket(asyncio.Protocol):
         conn.receive_data(data)
         events = conn.events_received()
         if events:
+            if self._trace:
+                for event in events:
+                    self._log_frame("<", event)
             self._handle_events(events)
         self._flush()
         if conn.state is not State.OPEN:
@@ -324,16 +344,18 @@ class WebSocket(asyncio.Protocol):
             if not waiter.done():
                 waiter.set_exception(closed)
         self._pings.clear()
-        self._write_paused = False
+        self._write_paused = self._fast_broadcast = False
         self._wake_drainers()
         if not self._closed.done():
             self._closed.set_result(None)
 
     def pause_writing(self) -> None:
         self._write_paused = True
+        self._fast_broadcast = False
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        self._update_fast_broadcast()
         self._wake_drainers()
 
     # -- internals ------------------------------------------------------------
@@ -390,6 +412,16 @@ class WebSocket(asyncio.Protocol):
             finally:
                 self._recv_waiter = None
 
+    def _log_frame(self, direction: str, what: object) -> None:
+        if isinstance(what, (Message, Fragment)):
+            data = what.data
+            fin = "" if isinstance(what, Message) else f" fin={int(what.fin)}"
+            kind = "text" if isinstance(data, str) else "binary"
+            what = (
+                f"{kind}{fin} {len(data)} {'chars' if kind == 'text' else 'bytes'}: {data[:40]!r}"
+            )
+        frame_logger.debug("%s %s %s", self.remote_address, direction, what)
+
     def _flush(self) -> None:
         """Write everything the protocol has queued, in order."""
         if self._flush_handle is not None:
@@ -429,9 +461,23 @@ class WebSocket(asyncio.Protocol):
             if not waiter.done():
                 waiter.set_result(None)
 
+    def _update_fast_broadcast(self) -> None:
+        deflate = self.protocol.deflate
+        transport = self._transport
+        self._fast_broadcast = (
+            self.protocol.role is Role.SERVER
+            and self.protocol.state is State.OPEN
+            and transport is not None
+            and not transport.is_closing()
+            and not self._write_paused
+            and self._fragmenting is None
+            and (deflate is None or not deflate.local_no_context_takeover)
+        )
+
     def _after_close_frames(self) -> None:
         """After a close frame went either way: close the transport when the protocol
         says so, else make sure it closes within ``close_timeout``."""
+        self._fast_broadcast = False
         transport = self._transport
         if transport is None or transport.is_closing():
             return
@@ -451,6 +497,7 @@ class WebSocket(asyncio.Protocol):
         ``close_timeout``, the connection is dropped.
         """
         self.close_cause = reason
+        self._fast_broadcast = False
         if self.protocol.close_sent is None and self.state is not State.CLOSED:
             self.protocol.send_close(code, reason)
             self._flush()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
@@ -336,3 +337,28 @@ async def test_works_on_uvloop() -> None:
 
     result = await asyncio.get_running_loop().run_in_executor(None, uvloop.run, main())
     assert result == "uv"
+
+
+async def test_frame_trace_at_debug_level(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="switchboard.frames")
+    async with switchboard.serve(echo, "127.0.0.1", 0) as srv:
+        async with switchboard.connect(url(srv)) as ws:
+            await ws.send("traced")
+            assert await ws.recv() == "traced"
+            await ws.ping(b"pp")
+    lines = [r.getMessage() for r in caplog.records if r.name == "switchboard.frames"]
+    # Each side logs what it sends (>) and receives (<).
+    assert sum(" > text 6 chars: 'traced'" in line for line in lines) == 2
+    assert sum(" < text 6 chars: 'traced'" in line for line in lines) == 2
+    assert any(" > Ping(data=b'pp')" in line for line in lines)
+    assert any(" < Pong(data=b'pp'" in line for line in lines)
+    assert any(" > 1000 (normal closure)" in line for line in lines)
+
+
+async def test_no_frame_trace_by_default(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    async with switchboard.serve(echo, "127.0.0.1", 0) as srv:
+        async with switchboard.connect(url(srv)) as ws:
+            await ws.send("quiet")
+            await ws.recv()
+    assert not [r for r in caplog.records if r.name == "switchboard.frames"]
