@@ -410,7 +410,7 @@ def feed_hostile(
         failure = conn.failure
         assert isinstance(failure, ProtocolError)
         assert failure.code in (1002, 1007, 1009), failure
-        assert conn.state is State.CLOSING and conn.should_close_transport
+        assert conn.state is State.CLOSING and not conn.should_close_transport
         # The close frame that fails the connection is the last thing written.
         if conn.close_rcvd is None:
             assert conn.close_sent is not None and conn.close_sent.code == failure.code

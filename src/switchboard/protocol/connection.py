@@ -133,11 +133,13 @@ class Connection:
         """True once the I/O layer should close the TCP connection.
 
         The server closes it as soon as the closing handshake is complete (RFC 6455
-        7.1.1); either side closes it at once after failing the connection. A client
-        whose handshake is complete waits for the server to close, with a timeout.
+        7.1.1). Otherwise, once a close frame went either way, the I/O layer waits
+        for the peer to close, with a timeout: the client after a complete
+        handshake, and either side after failing the connection. Closing at once
+        after a failure would discard what the peer is still sending, and with
+        unread data the kernel resets the connection: the peer would never read
+        our close frame, only a 1006.
         """
-        if self.failure is not None:
-            return True
         return self._server and self.close_sent is not None and self.close_rcvd is not None
 
     def closed_exception(self) -> ConnectionClosed:

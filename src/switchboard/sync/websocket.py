@@ -22,7 +22,7 @@ from typing import Any
 
 from ..protocol.connection import Connection, State
 from ..protocol.errors import ConnectionClosed, ConnectionClosedOK
-from ..protocol.events import Fragment, Message, Pong
+from ..protocol.events import Close, Fragment, Message, Pong
 from ..protocol.http11 import Request, Response
 
 __all__ = ["WebSocket"]
@@ -86,6 +86,7 @@ class WebSocket:
         self._pings: dict[bytes, _Ping] = {}
         self._closing = False  # close() was called: read past max_queue
         self._eof = False  # the reader thread is done
+        self._close_rcvd = False  # the peer's close frame was processed (under _cond)
         self._stopped = threading.Event()
         self._reader = threading.Thread(
             target=self._read, name=f"switchboard reader {self.remote_address}", daemon=True
@@ -214,7 +215,7 @@ class WebSocket:
 
     def _closed(self) -> bool:
         """Whether recv() should raise once the queue is empty (called under _cond)."""
-        return self._eof or self.protocol.close_rcvd is not None
+        return self._eof or self._close_rcvd
 
     def _flush(self, *, quiet: bool = False) -> None:
         """Write what the connection wants sent; call with ``_send_lock`` held."""
@@ -274,6 +275,10 @@ class WebSocket:
                         parts, self._fragments = self._fragments, []
                         joined = "".join(parts) if isinstance(event.data, str) else b"".join(parts)  # type: ignore[arg-type]
                         self._messages.append(joined)
+                elif type(event) is Close:
+                    # Set here, under _cond and after the messages before it were
+                    # queued: recv() must not see the close before those messages.
+                    self._close_rcvd = True
                 elif type(event) is Pong:
                     now = time.monotonic()
                     for payload in event.acknowledged:
