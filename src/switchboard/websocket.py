@@ -484,10 +484,17 @@ class WebSocket(asyncio.Protocol):
         conn = self.protocol
         if conn.should_close_transport:
             transport.close()
-        elif self._close_timer is None:
-            # Either we wait for the peer's close frame, or (client) for the server
-            # to close TCP after the handshake: bounded either way.
-            self._close_timer = self._loop.call_later(self.close_timeout, transport.abort)
+            return
+        if self._close_timer is not None:
+            return  # already waiting
+        if conn.failure is not None and transport.can_write_eof():
+            # Half-close: the peer reads our close frame, then end of file, while we
+            # keep draining what it still sends (closing now would reset the
+            # connection and lose the close frame). We close when it does.
+            transport.write_eof()
+        # Either we wait for the peer's close frame, or (client) for the server to
+        # close TCP after the handshake, or for the peer to see our failure: bounded.
+        self._close_timer = self._loop.call_later(self.close_timeout, transport.abort)
 
     def _fail(self, code: int, reason: str) -> None:
         """Close with ``code`` without waiting for the peer's close frame.
