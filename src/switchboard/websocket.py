@@ -225,11 +225,12 @@ class WebSocket(asyncio.Protocol):
         self.messages_out += 1
         if self._trace:
             self._log_frame(">", Message(message))  # type: ignore[arg-type]  # str or bytes-like
-        # Coalesce small messages sent in one loop iteration (an echo of a batch of
-        # pipelined messages, say) into one write: one system call, not one each.
-        # Bounded, so a producer that never yields still writes every 16 KiB.
+        # Coalesce small messages answering a batch of received ones (pipelined
+        # requests, say) into one write: one system call, not one each. Only while
+        # more received messages wait, so a lone reply goes out at once; bounded,
+        # so a producer that never yields still writes every 16 KiB.
         pending = self._pending + len(message)
-        if pending >= _COALESCE_LIMIT:
+        if not self._messages or pending >= _COALESCE_LIMIT:
             self._flush()
         else:
             self._pending = pending
