@@ -65,54 +65,48 @@ def broadcast(
         opcode = 0x82
     size = len(payload)
     plain = encode_header(opcode, size) + payload
-    plain_size = len(plain)
     compressed: dict[tuple[int, int, int], bytes] = {}
     sent = 0
     for ws in connections:
-        if ws._fast_broadcast:  # the common case, kept to one check per connection
-            if ws._pending:
-                ws._flush()  # messages queued by send() go first
-            ws._transport.write(plain)  # type: ignore[union-attr]  # set while fast
-            ws.messages_out += 1
-            ws.bytes_out += plain_size
-            sent += 1
-            continue
-        conn = ws.protocol
-        transport = ws._transport
-        if (
-            transport is None
-            or transport.is_closing()
-            or conn.close_sent is not None
-            or conn.close_rcvd is not None
-        ):
-            continue
-        if transport.get_write_buffer_size() > ws.write_budget:
-            ws._fail(close_code, "slow consumer")
-            continue
-        if conn.role is Role.CLIENT or ws._fragmenting is not None:
-            # Client frames are masked per connection, and a streamed message must
-            # not be interleaved: let send() handle these rare cases.
-            task = asyncio.ensure_future(ws.send(message, compress=compress))
-            _background.add(task)
-            task.add_done_callback(_discard)
-            sent += 1
-            continue
-        frame = plain
-        deflate = conn.deflate
-        if (
-            deflate is not None
-            and deflate.local_no_context_takeover
-            and (size >= deflate.threshold if compress is None else compress)
-        ):
-            key = deflate.params_key
-            shared = compressed.get(key)
-            if shared is None:
-                data = compress_message(payload, *key)
-                shared = compressed[key] = encode_header(opcode | 0x40, len(data)) + data
-            frame = shared
+        if ws._fast_broadcast:  # the common case: one check per connection
+            frame = plain
+        else:
+            conn = ws.protocol
+            transport = ws._transport
+            if (
+                transport is None
+                or transport.is_closing()
+                or conn.close_sent is not None
+                or conn.close_rcvd is not None
+            ):
+                continue
+            if transport.get_write_buffer_size() > ws.write_budget:
+                ws._fail(close_code, "slow consumer")
+                continue
+            if conn.role is Role.CLIENT or ws._fragmenting is not None:
+                # Client frames are masked per connection, and a streamed message
+                # must not be interleaved: let send() handle these rare cases.
+                task = asyncio.ensure_future(ws.send(message, compress=compress))
+                _background.add(task)
+                task.add_done_callback(_discard)
+                sent += 1
+                continue
+            frame = plain
+            deflate = conn.deflate
+            if (
+                deflate is not None
+                and deflate.local_no_context_takeover
+                and (size >= deflate.threshold if compress is None else compress)
+            ):
+                key = deflate.params_key
+                shared = compressed.get(key)
+                if shared is None:
+                    data = compress_message(payload, *key)
+                    shared = compressed[key] = encode_header(opcode | 0x40, len(data)) + data
+                frame = shared
         if ws._pending:
-            ws._flush()
-        transport.write(frame)
+            ws._flush()  # messages queued by send() go first
+        ws._transport.write(frame)  # type: ignore[union-attr]  # checked above or by the flag
         ws.messages_out += 1
         ws.bytes_out += len(frame)
         sent += 1

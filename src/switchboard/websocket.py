@@ -151,9 +151,12 @@ class WebSocket(asyncio.Protocol):
         Raises :class:`~switchboard.ConnectionClosed` once the connection is closed
         and every message received before was returned.
         """
-        item = self._messages.popleft() if self._messages else await self._pop()
-        if self._reading_paused:
-            self._maybe_resume_reading()
+        if self._messages:  # the common case: no coroutine to create
+            item = self._messages.popleft()
+            if self._reading_paused:
+                self._maybe_resume_reading()
+        else:
+            item = await self._pop()
         if not isinstance(item, Fragment):
             return item
         parts = [item.data]
@@ -245,22 +248,15 @@ class WebSocket(asyncio.Protocol):
         done = self._fragmenting = self._loop.create_future()
         self._fast_broadcast = False
         conn = self.protocol
+        pieces = message if isinstance(message, AsyncIterable) else _async_iter(message)
         try:
             previous: Data | None = None
-            if isinstance(message, AsyncIterable):
-                async for piece in message:
-                    if previous is not None:
-                        conn.send_fragment(previous, fin=False, compress=compress)
-                        self._flush()
-                        await self._drain()
-                    previous = piece
-            else:
-                for piece in message:
-                    if previous is not None:
-                        conn.send_fragment(previous, fin=False, compress=compress)
-                        self._flush()
-                        await self._drain()
-                    previous = piece
+            async for piece in pieces:  # one frame behind: the last one carries FIN
+                if previous is not None:
+                    conn.send_fragment(previous, fin=False, compress=compress)
+                    self._flush()
+                    await self._drain()
+                previous = piece
             if previous is None:
                 raise ValueError("cannot send an empty iterable: it has no message type")
             conn.send_fragment(previous, fin=True, compress=compress)
@@ -401,9 +397,7 @@ class WebSocket(asyncio.Protocol):
     async def _wait_for_data(self) -> None:
         """Wait until the receive queue is not empty; raise once closed."""
         while not self._messages:
-            if self.protocol.state is not State.OPEN and (
-                self.protocol.close_rcvd is not None or self.state is State.CLOSED
-            ):
+            if self.protocol.close_rcvd is not None or self.state is State.CLOSED:
                 raise self.protocol.closed_exception()
             if self._recv_waiter is not None:
                 raise RuntimeError("recv() is already waiting in another task")
@@ -495,7 +489,12 @@ class WebSocket(asyncio.Protocol):
             transport.write_eof()
         # Either we wait for the peer's close frame, or (client) for the server to
         # close TCP after the handshake, or for the peer to see our failure: bounded.
-        self._close_timer = self._loop.call_later(self.close_timeout, transport.abort)
+        self._abort_later(transport)
+
+    def _abort_later(self, transport: asyncio.Transport) -> None:
+        """Drop the connection if it is still open ``close_timeout`` from now."""
+        if self._close_timer is None:
+            self._close_timer = self._loop.call_later(self.close_timeout, transport.abort)
 
     def _fail(self, code: int, reason: str) -> None:
         """Close with ``code`` without waiting for the peer's close frame.
@@ -512,7 +511,7 @@ class WebSocket(asyncio.Protocol):
         transport = self._transport
         if transport is not None and not transport.is_closing():
             transport.close()
-            self._loop.call_later(self.close_timeout, transport.abort)
+            self._abort_later(transport)
 
     def _schedule_keepalive(self) -> None:
         if self.ping_interval is not None:
@@ -537,3 +536,8 @@ class WebSocket(asyncio.Protocol):
                 self.ping_timeout,
             )
             self._fail(1011, "keepalive timeout")
+
+
+async def _async_iter(items: Iterable[Data]) -> AsyncIterator[Data]:
+    for item in items:
+        yield item

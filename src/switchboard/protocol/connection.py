@@ -145,8 +145,12 @@ class Connection:
     def closed_exception(self) -> ConnectionClosed:
         """The exception that describes how this connection closed (or is closing)."""
         rcvd, sent = self.close_rcvd, self.close_sent
-        ok = rcvd is not None and sent is not None and rcvd.code in _OK_CODES
-        ok = ok and sent is not None and sent.code in _OK_CODES
+        ok = (
+            rcvd is not None
+            and sent is not None
+            and rcvd.code in _OK_CODES
+            and sent.code in _OK_CODES
+        )
         cls = ConnectionClosedOK if ok else ConnectionClosedError
         return cls(rcvd, sent, self.close_rcvd_then_sent)
 
@@ -192,12 +196,12 @@ class Connection:
         end = min(len(self._buf), header_len + length)
         if end <= start:
             return
-        chunk = self._buf[start:end]
+        chunk: bytes | bytearray = self._buf[start:end]
         if mask is not None:
             shift = checked % 4
-            chunk = bytearray(apply_mask(chunk, mask[shift:] + mask[:shift]))
+            chunk = apply_mask(chunk, mask[shift:] + mask[:shift])
         try:
-            decoder.decode(bytes(chunk))
+            decoder.decode(chunk)
         except UnicodeDecodeError:
             self._fail(ProtocolError("invalid UTF-8 in a text message", 1007))
             self._buf.clear()
@@ -320,10 +324,7 @@ class Connection:
                 # a bigger compressed frame cannot inflate to an allowed message.
                 limit += limit // 100 + 64
             if self._frag_size + length > limit:
-                raise PayloadTooBig(
-                    f"message too big: over {self._max_message} bytes; "
-                    f"the limit is {self._max_message}"
-                )
+                raise self._too_big("")
 
     def _handle_frame(self, b0: int, payload: bytes) -> None:
         opcode = b0 & 0x0F
@@ -365,23 +366,22 @@ class Connection:
     def _decompress(self, payload: bytes, fin: bool) -> bytes:
         assert self.deflate is not None  # RSV1 was checked against the negotiation
         limit = self._max_message
-        if limit is None:
-            return self.deflate.decompress(payload, fin, None)
+        remaining = None if limit is None else limit - self._frag_size
         try:
-            return self.deflate.decompress(payload, fin, limit - self._frag_size)
+            return self.deflate.decompress(payload, fin, remaining)
         except PayloadTooBig:  # reword: the codec only knows the remaining allowance
-            raise PayloadTooBig(
-                f"message too big: over {limit} bytes after decompression"
-            ) from None
+            raise self._too_big(" after decompression") from None
+
+    def _too_big(self, after: str) -> PayloadTooBig:
+        return PayloadTooBig(f"message too big: over {self._max_message} bytes{after}")
 
     def _fragment(self, payload: bytes, fin: bool) -> None:
         if self._frag_compressed:
             payload = self._decompress(payload, fin)
+        # The message size was checked already: by the frame header when uncompressed,
+        # by _decompress otherwise.
         self._frag_size += len(payload)
         self._frag_count += 1
-        limit = self._max_message
-        if limit is not None and self._frag_size > limit:
-            raise PayloadTooBig(f"message too big: over {limit} bytes; the limit is {limit}")
         max_fragments = self.limits.max_fragments
         if max_fragments is not None and self._frag_count > max_fragments:
             raise PayloadTooBig(f"too many fragments: the limit is {max_fragments}")
