@@ -227,13 +227,14 @@ async def test_keep_alive_with_http_client(server: switchboard.Server) -> None:
     def run() -> list[tuple[int, bytes]]:
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
         results = []
+        sockets = set()
         for method, path in [("GET", "/api/items"), ("HEAD", "/text"), ("GET", "/text")]:
             conn.request(method, path)
             response = conn.getresponse()
             results.append((response.status, response.read()))
-        sock = conn.sock
+            sockets.add(conn.sock)  # None if the server closed the connection
         conn.close()
-        assert sock is not None
+        assert len(sockets) == 1 and None not in sockets  # one connection throughout
         return results
 
     results = await asyncio.to_thread(run)

@@ -2,7 +2,7 @@
 
 from .responses import HTTPError, json_response, text_response
 from .routing import HTTPHandler, Router, WebSocketHandler
-from .server import Handler, Server, run, serve, tls_context
+from .server import Server, run, serve, tls_context
 
 __all__ = [
     "serve",
@@ -10,7 +10,6 @@ __all__ = [
     "Server",
     "Router",
     "HTTPError",
-    "Handler",
     "HTTPHandler",
     "WebSocketHandler",
     "json_response",

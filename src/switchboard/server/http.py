@@ -219,6 +219,8 @@ class HTTPConnection(asyncio.Protocol):
 
     def _record(self, request: Request | None, status: int, size: int) -> None:
         self.server.metrics.http_response(status)
+        if not access_log.isEnabledFor(logging.INFO):  # skip the formatting per request
+            return
         peer = self._peer()
         access_log.info(
             '%s "%s" %d %d %.1fms',

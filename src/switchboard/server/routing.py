@@ -70,7 +70,7 @@ class _Endpoint:
 
     def allow(self) -> str:
         methods = set(self.http)
-        if "GET" in methods or self.websocket is not None:
+        if self.websocket is not None:
             methods.add("GET")
         if "GET" in self.http:
             methods.add("HEAD")

@@ -18,15 +18,12 @@ from ..protocol.limits import Limits
 from ..websocket import WebSocket
 from .http import HTTPConnection
 from .metrics import CONTENT_TYPE, Metrics
-from .responses import error_response, json_response
+from .responses import json_response
 from .routing import Router, WebSocketHandler
 
-__all__ = ["serve", "run", "tls_context", "Server", "Handler"]
+__all__ = ["serve", "run", "tls_context", "Server"]
 
 logger = logging.getLogger("switchboard.server")
-
-Handler = WebSocketHandler
-"""A WebSocket handler: a coroutine function taking the connection."""
 
 ProcessRequest = Callable[[Request], "Response | Awaitable[Response | None] | None"]
 
@@ -61,7 +58,7 @@ class Server:
 
     def __init__(
         self,
-        app: Router | Handler,
+        app: Router | WebSocketHandler,
         *,
         process_request: ProcessRequest | None,
         origins: Sequence[str | None] | None,
@@ -96,11 +93,13 @@ class Server:
         self.metrics = Metrics()
         self.connections: set[WebSocket] = set()
         self.closing = False
-        self._builtin: dict[str, Callable[[], Response]] = {}
-        if health_path is not None:
-            self._builtin[health_path] = self._health
-        if metrics_path is not None:
-            self._builtin[metrics_path] = self._metrics
+        # Health and metrics get a router of their own: the app's stays as given.
+        self._builtin = Router()
+        self._builtin_paths: set[str] = set()
+        for path, endpoint in ((health_path, self._health), (metrics_path, self._metrics)):
+            if path is not None:
+                self._builtin.get(path)(endpoint)
+                self._builtin_paths.add(path)
         self._transports: dict[WebSocket, asyncio.Transport] = {}  # to abort at the deadline
         self._http: set[HTTPConnection] = set()
         self._tasks: set[asyncio.Future[None]] = set()
@@ -131,22 +130,16 @@ class Server:
 
     def respond(self, request: Request) -> Response | Awaitable[Response]:
         """The answer to a plain HTTP request: health, metrics, else the router's."""
-        builtin = self._builtin.get(request.path)
-        if builtin is None:
-            return self.router.dispatch(request)
-        if request.method not in ("GET", "HEAD"):
-            return error_response(
-                405, f"{request.method} is not allowed here", [("Allow", "GET, HEAD")]
-            )
-        return builtin()
+        router = self._builtin if request.path in self._builtin_paths else self.router
+        return router.dispatch(request)
 
-    def _health(self) -> Response:
+    def _health(self, request: Request) -> Response:
         return json_response(
             {"status": "ok", "connections": len(self.connections)},
             headers=[("Cache-Control", "no-store")],
         )
 
-    def _metrics(self) -> Response:
+    def _metrics(self, request: Request) -> Response:
         text = self.metrics.render(self.connections, len(self._http))
         return Response(200, headers=Headers({"Content-Type": CONTENT_TYPE}), body=text.encode())
 
@@ -174,12 +167,14 @@ class Server:
             return self.select_subprotocol(request, offered)
         return handshake.select_subprotocol(offered, self.subprotocols)
 
-    def start_handler(self, ws: WebSocket, handler: Handler, transport: asyncio.Transport) -> None:
+    def start_handler(
+        self, ws: WebSocket, handler: WebSocketHandler, transport: asyncio.Transport
+    ) -> None:
         self.connections.add(ws)
         self._transports[ws] = transport
         self.track(self._loop.create_task(self._run_handler(ws, handler)))
 
-    async def _run_handler(self, ws: WebSocket, handler: Handler) -> None:
+    async def _run_handler(self, ws: WebSocket, handler: WebSocketHandler) -> None:
         request = ws.request
         path = request.target if request is not None else "?"
         logger.info("connection open: %s %s", ws.remote_address, path)
@@ -328,7 +323,7 @@ class serve:
 
     def __init__(
         self,
-        app: Router | Handler,
+        app: Router | WebSocketHandler,
         host: str | None = None,
         port: int = 0,
         *,
@@ -401,7 +396,7 @@ class serve:
 
 
 def run(
-    app: Router | Handler,
+    app: Router | WebSocketHandler,
     host: str | None = "127.0.0.1",
     port: int = 8000,
     *,
@@ -428,7 +423,7 @@ def run(
         asyncio.run(_run(app, host, port, options))
 
 
-async def _run(app: Router | Handler, host: str | None, port: int, options: Any) -> None:
+async def _run(app: Router | WebSocketHandler, host: str | None, port: int, options: Any) -> None:
     server = await serve(app, host, port, **options)
     loop = asyncio.get_running_loop()
 

@@ -106,7 +106,7 @@ export function formatBytes(n) {
   return n < 10000 ? `${n} B` : `${(n / 1024).toFixed(1)} KiB`;
 }
 
-function text(id, value) {
+export function text(id, value) {
   const element = document.getElementById(id);
   if (element) element.textContent = String(value);
 }
@@ -239,7 +239,8 @@ export class ChatView {
   }
 }
 
-const VIA = { websocket: "WebSocket", polling: "polling" };
+/** How each transport is named on the pages. */
+export const NAMES = { websocket: "WebSocket", polling: "polling" };
 
 function render(message, mine) {
   const item = element("li", `message via-${message.via}${mine ? " mine" : ""}`);
@@ -249,7 +250,7 @@ function render(message, mine) {
   time.dateTime = new Date(message.time).toISOString();
   meta.append(
     element("span", "author", message.author),
-    element("span", "via", VIA[message.via] ?? "?"),
+    element("span", "via", NAMES[message.via] ?? "?"),
     time,
   );
   item.append(meta, element("div", "text", message.text));

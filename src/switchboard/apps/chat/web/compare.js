@@ -2,9 +2,8 @@
 // and request; this page matches each message sent in one pane with its arrival in
 // the other and shows the latency, and shows each pane's request counters.
 
-import { formatBytes } from "./chat.js";
+import { formatBytes, NAMES, text } from "./chat.js";
 
-const NAMES = { websocket: "WebSocket", polling: "polling" };
 const OTHER = { websocket: "polling", polling: "websocket" };
 const frames = {
   websocket: document.getElementById("frame-websocket"),
@@ -64,10 +63,6 @@ function cell(content, className) {
   td.className = className;
   td.textContent = content; // message text is untrusted: never innerHTML
   return td;
-}
-
-function text(id, value) {
-  document.getElementById(id).textContent = String(value);
 }
 
 function formatMs(ms) {
