@@ -115,9 +115,7 @@ class _Tunnel(asyncio.Protocol):
             response = self.parser.next_response()
             if response is None:
                 return
-            check_connect_response(response, self.proxy, self.uri)
-            if self.parser.take_remaining():  # the destination cannot have spoken yet
-                raise InvalidHandshake(f"proxy {self.proxy} sent data after its response", 0)
+            check_connect_response(response, self.parser.take_remaining(), self.proxy, self.uri)
         except (InvalidHandshake, InvalidHTTP) as exc:
             if isinstance(exc, InvalidHTTP):
                 exc = InvalidHandshake(f"invalid HTTP response from proxy: {exc.reason}", 0)

@@ -3,8 +3,9 @@
 The I/O layers (asyncio and threads) open a TCP connection to the proxy, send
 :func:`connect_request`, parse the answer with a
 :class:`~switchboard.protocol.http11.ResponseParser` created with ``head=True`` (a
-2xx answer to CONNECT has no body, RFC 9110 9.3.6), check it with
-:func:`check_connect_response`, then speak TLS and WebSocket through the tunnel.
+2xx answer to CONNECT has no body, RFC 9110 9.3.6), check it and the bytes after
+it with :func:`check_connect_response`, then speak TLS and WebSocket through the
+tunnel.
 """
 
 from __future__ import annotations
@@ -49,8 +50,7 @@ class ProxyURI:
     password: str | None = None
 
     def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
+        return _authority(self.host, self.port)
 
 
 def parse_proxy(url: str) -> ProxyURI:
@@ -101,9 +101,9 @@ def proxy_for(uri: WebSocketURI, proxy: str | Literal[True] | None) -> ProxyURI 
     return None if url is None else parse_proxy(url)
 
 
-def _authority(uri: WebSocketURI) -> str:
-    host = f"[{uri.host}]" if ":" in uri.host else uri.host
-    return f"{host}:{uri.port}"
+def _authority(host: str, port: int) -> str:
+    """``host:port``, with an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def connect_request(proxy: ProxyURI, uri: WebSocketURI, user_agent: str | None) -> Request:
@@ -116,7 +116,7 @@ def connect_request(proxy: ProxyURI, uri: WebSocketURI, user_agent: str | None) 
     [b'CONNECT example.com:443 HTTP/1.1', b'Host: example.com:443', \
 b'Proxy-Authorization: Basic dTpw', b'', b'']
     """
-    target = _authority(uri)
+    target = _authority(uri.host, uri.port)
     headers = Headers([("Host", target)])
     if proxy.username is not None:
         token = base64.b64encode(f"{proxy.username}:{proxy.password}".encode()).decode()
@@ -126,12 +126,18 @@ b'Proxy-Authorization: Basic dTpw', b'', b'']
     return Request("CONNECT", target, headers)
 
 
-def check_connect_response(response: Response, proxy: ProxyURI, uri: WebSocketURI) -> None:
-    """Raise :class:`ProxyError` unless ``response`` opened the tunnel (a 2xx status)."""
+def check_connect_response(
+    response: Response, extra: bytes, proxy: ProxyURI, uri: WebSocketURI
+) -> None:
+    """Raise :class:`ProxyError` unless ``response`` opened the tunnel (a 2xx status),
+    and :class:`InvalidHandshake` if ``extra`` bytes followed it (the destination
+    cannot have spoken yet)."""
     if not 200 <= response.status < 300:
         raise ProxyError(
-            f"proxy {proxy} refused CONNECT {_authority(uri)}: "
+            f"proxy {proxy} refused CONNECT {_authority(uri.host, uri.port)}: "
             f"HTTP {response.status} {response.reason}".rstrip(),
             response.status,
             body=response.body,
         )
+    if extra:
+        raise InvalidHandshake(f"proxy {proxy} sent data after its response", 0)

@@ -114,9 +114,7 @@ def _open(
             sock.sendall(serialize_request(connect_request(proxy, uri, options.user_agent)))
             parser = ResponseParser(head=True)
             response = _read_response(sock, parser, deadline, f"proxy {proxy}")
-            check_connect_response(response, proxy, uri)
-            if parser.take_remaining():  # the destination cannot have spoken yet
-                raise InvalidHandshake(f"proxy {proxy} sent data after its response", 0)
+            check_connect_response(response, parser.take_remaining(), proxy, uri)
         ssl_context, server_hostname = options.tls(uri)
         if ssl_context is not None:
             sock.settimeout(_remaining(deadline))

@@ -24,12 +24,11 @@ from ..protocol.connection import Connection, State
 from ..protocol.errors import ConnectionClosed, ConnectionClosedOK
 from ..protocol.events import Close, Fragment, Message, Pong
 from ..protocol.http11 import Request, Response
+from ..websocket import Data
 
 __all__ = ["WebSocket"]
 
 logger = logging.getLogger("switchboard.client")
-
-Data = str | bytes
 
 
 @dataclass
