@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import platform
-import resource
 import select
 import statistics
 import subprocess
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import uvloop
-from servers import MESSAGE_SIZE
+from servers import MESSAGE_SIZE, raise_fd_limit
 
 HERE = Path(__file__).resolve().parent
 ECHO_SERVERS = ["switchboard", "websockets", "aiohttp", "picows"]
@@ -529,8 +528,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    hard = raise_fd_limit()
     if args.clients + 64 > hard:
         raise SystemExit(f"--clients {args.clients} needs more file descriptors than {hard}")
     modes = ["echo"] * any(s != "broadcast" for s in args.scenarios)

@@ -39,56 +39,46 @@ def stamp() -> str:
     return str(time.monotonic_ns()).ljust(MESSAGE_SIZE)
 
 
+def handler(mode: str, broadcast: Callable[[set[Any], str], object]) -> Callable[[Any], Any]:
+    """The echo or fanout handler for switchboard and websockets, which share the API
+    it needs (``async for``, ``send``, a synchronous ``broadcast``): one code for both."""
+
+    async def echo(ws: Any) -> None:
+        async for m in ws:
+            await ws.send(m)
+
+    receivers: set[Any] = set()
+
+    async def fanout(ws: Any) -> None:
+        receivers.add(ws)
+        try:
+            async for m in ws:
+                if m == "go":
+                    receivers.discard(ws)
+                    broadcast(receivers, stamp())
+        finally:
+            receivers.discard(ws)
+
+    return echo if mode == "echo" else fanout
+
+
 async def switchboard_server(mode: str) -> int:
     import switchboard
     from switchboard import broadcast
 
     limits = switchboard.Limits(max_message_size=None, max_frame_size=None)
-
-    async def echo(ws: switchboard.WebSocket) -> None:
-        async for m in ws:
-            await ws.send(m)
-
-    receivers: set[switchboard.WebSocket] = set()
-
-    async def fanout(ws: switchboard.WebSocket) -> None:
-        receivers.add(ws)
-        try:
-            async for m in ws:
-                if m == "go":
-                    receivers.discard(ws)
-                    broadcast(receivers, stamp())
-        finally:
-            receivers.discard(ws)
-
-    handler = echo if mode == "echo" else fanout
     server = await switchboard.serve(
-        handler, HOST, 0, compression=None, limits=limits, backlog=2048
+        handler(mode, broadcast), HOST, 0, compression=None, limits=limits, backlog=2048
     )
     return server.port
 
 
 async def websockets_server(mode: str) -> int:
-    from websockets.asyncio.server import ServerConnection, broadcast, serve
+    from websockets.asyncio.server import broadcast, serve
 
-    async def echo(ws: ServerConnection) -> None:
-        async for m in ws:
-            await ws.send(m)
-
-    receivers: set[ServerConnection] = set()
-
-    async def fanout(ws: ServerConnection) -> None:
-        receivers.add(ws)
-        try:
-            async for m in ws:
-                if m == "go":
-                    receivers.discard(ws)
-                    broadcast(receivers, stamp())
-        finally:
-            receivers.discard(ws)
-
-    handler = echo if mode == "echo" else fanout
-    server = await serve(handler, HOST, 0, compression=None, max_size=None, backlog=2048)
+    server = await serve(
+        handler(mode, broadcast), HOST, 0, compression=None, max_size=None, backlog=2048
+    )
     return int(server.sockets[0].getsockname()[1])
 
 
@@ -163,10 +153,12 @@ SERVERS: dict[str, Callable[[str], Awaitable[int]]] = {
 }
 
 
-def raise_fd_limit() -> None:
+def raise_fd_limit() -> int:
+    """Raise the soft limit on open files to the hard one; return it."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
 
 
 async def main(name: str, mode: str) -> None:

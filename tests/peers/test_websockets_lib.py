@@ -95,7 +95,7 @@ class OurServer:
             self.closed.append(exc)
 
 
-async def their_client_session(url: str, recorder: OurServer, **options: Any) -> None:
+async def their_client_session(url: str, **options: Any) -> None:
     async with their_connect(url, max_size=THEIR_MAX_SIZE, **THEIR_CLIENT, **options) as theirs:
         await exchange(theirs)
         assert await (await theirs.ping(b"their ping")) >= 0.0
@@ -128,7 +128,7 @@ async def test_their_client_our_server(ours: bool, theirs: bool) -> None:
         recorder, "127.0.0.1", 0, compression=our_compression(ours), limits=OUR_LIMITS, **OURS
     ) as server:
         await their_client_session(
-            f"ws://127.0.0.1:{server.port}/", recorder, compression=their_compression(theirs)
+            f"ws://127.0.0.1:{server.port}/", compression=their_compression(theirs)
         )
     check_our_side(recorder, ours and theirs)
 
@@ -138,7 +138,7 @@ async def test_their_client_our_server_tls(tls: TLS) -> None:
     async with switchboard.serve(
         recorder, "127.0.0.1", 0, ssl=tls.server, limits=OUR_LIMITS, **OURS
     ) as server:
-        await their_client_session(f"wss://localhost:{server.port}/", recorder, ssl=tls.client)
+        await their_client_session(f"wss://localhost:{server.port}/", ssl=tls.client)
     check_our_side(recorder, True)
 
 
@@ -201,7 +201,7 @@ def port_of(server: Any) -> int:
     return int(next(iter(server.sockets)).getsockname()[1])
 
 
-async def our_client_session(url: str, handler: TheirServer, **options: Any) -> bool:
+async def our_client_session(url: str, **options: Any) -> bool:
     """Our client's conversation with their server; return whether deflate was on."""
     async with switchboard.connect(url, limits=OUR_LIMITS, **OURS, **options) as ours:
         await exchange(ours)
@@ -235,7 +235,7 @@ async def test_our_client_their_server(ours: bool, theirs: bool) -> None:
     handler = TheirServer()
     async with their_server(handler, theirs) as server:
         url = f"ws://127.0.0.1:{port_of(server)}/"
-        negotiated = await our_client_session(url, handler, compression=our_compression(ours))
+        negotiated = await our_client_session(url, compression=our_compression(ours))
     assert negotiated == (ours and theirs)
     check_their_side(handler, ours and theirs)
 
@@ -244,7 +244,7 @@ async def test_our_client_their_server_tls(tls: TLS) -> None:
     handler = TheirServer()
     async with their_server(handler, True, ssl=tls.server) as server:
         url = f"wss://localhost:{port_of(server)}/"
-        assert await our_client_session(url, handler, ssl=tls.client)
+        assert await our_client_session(url, ssl=tls.client)
     check_their_side(handler, True)
 
 

@@ -39,8 +39,20 @@ KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 
 
+def changed(headers: Headers, changes: dict[str, str | None]) -> Headers:
+    """``headers`` with each of ``changes`` (``sec_websocket_key``: Sec-WebSocket-Key)
+    replaced, added, or removed when None."""
+    for name, value in changes.items():
+        name = name.replace("_", "-")
+        if name in headers:
+            del headers[name]
+        if value is not None:
+            headers.add(name, value)
+    return headers
+
+
 def client_request(**changes: str | None) -> Request:
-    """The RFC 6455 1.2 sample request, with headers replaced (or removed when None)."""
+    """The RFC 6455 1.2 sample request, with headers changed as by ``changed``."""
     headers = Headers(
         [
             ("Host", "server.example.com"),
@@ -52,12 +64,7 @@ def client_request(**changes: str | None) -> Request:
             ("Sec-WebSocket-Version", "13"),
         ]
     )
-    for name, value in changes.items():
-        name = name.replace("_", "-")
-        del headers[name]
-        if value is not None:
-            headers.add(name, value)
-    return Request("GET", "/chat", headers)
+    return Request("GET", "/chat", changed(headers, changes))
 
 
 def server_response(**changes: str | None) -> Response:
@@ -68,13 +75,7 @@ def server_response(**changes: str | None) -> Response:
             ("Sec-WebSocket-Accept", ACCEPT),
         ]
     )
-    for name, value in changes.items():
-        name = name.replace("_", "-")
-        if name in headers:
-            del headers[name]
-        if value is not None:
-            headers.add(name, value)
-    return Response(101, headers=headers)
+    return Response(101, headers=changed(headers, changes))
 
 
 def test_docstring_examples() -> None:

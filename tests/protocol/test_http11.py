@@ -41,13 +41,17 @@ def parse_all(data: bytes, limits: Limits | None = None) -> list[Request]:
     return requests
 
 
-def request_error(data: bytes, limits: Limits | None = None, *, eof: bool = False) -> InvalidHTTP:
-    parser = RequestParser(limits or Limits())
+def parse_error(
+    data: bytes, limits: Limits | None = None, *, eof: bool = False, response: bool = False
+) -> InvalidHTTP:
+    """The error parsing ``data`` raises: as requests, or as responses if ``response``."""
+    parser = (ResponseParser if response else RequestParser)(limits or Limits())
+    take = parser.next_response if isinstance(parser, ResponseParser) else parser.next_request
     parser.feed(data)
     if eof:
         parser.feed_eof()
     with pytest.raises(InvalidHTTP) as info:
-        while parser.next_request() is not None:
+        while take() is not None:
             pass
     return info.value
 
@@ -349,9 +353,9 @@ def test_eof_between_requests_is_clean() -> None:
 
 
 def test_eof_in_the_middle_of_a_request() -> None:
-    exc = request_error(b"GET / HTTP/1.1\r\nHost: h\r\n", eof=True)
+    exc = parse_error(b"GET / HTTP/1.1\r\nHost: h\r\n", eof=True)
     assert (exc.status, exc.reason) == (400, "connection closed in the middle of a request")
-    exc = request_error(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 9\r\n\r\nab", eof=True)
+    exc = parse_error(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 9\r\n\r\nab", eof=True)
     assert exc.status == 400
 
 
@@ -377,7 +381,7 @@ def test_chunked_body_with_extensions_and_trailers() -> None:
 )
 def test_bad_chunked_body(chunks: bytes, reason: str) -> None:
     head = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-    exc = request_error(head + chunks)
+    exc = parse_error(head + chunks)
     assert (exc.status, exc.reason) == (400, reason)
 
 
@@ -468,7 +472,7 @@ def test_bad_chunked_body(chunks: bytes, reason: str) -> None:
     ],
 )
 def test_malformed_request(data: bytes, status: int, reason: str) -> None:
-    exc = request_error(data)
+    exc = parse_error(data)
     assert (exc.status, exc.reason) == (status, reason)
 
 
@@ -518,7 +522,7 @@ def test_repeated_identical_content_length_is_accepted() -> None:
 )
 def test_limits(data: bytes, status: int, reason: str) -> None:
     limits = Limits(max_line_length=100, max_header_count=5, max_header_size=220, max_body_size=50)
-    exc = request_error(data, limits)
+    exc = parse_error(data, limits)
     assert (exc.status, exc.reason) == (status, reason)
 
 
@@ -527,7 +531,7 @@ def test_header_section_limit_across_lines() -> None:
     lines = b"Host: " + b"v" * 42 + b"\r\nX1: " + b"v" * 44 + b"\r\nX2: " + b"v" * 44 + b"\r\n"
     limits = Limits(max_header_size=168)
     assert len(parse_all(b"GET / HTTP/1.1\r\n" + lines + b"\r\n", limits)) == 1
-    exc = request_error(b"GET / HTTP/1.1\r\n" + lines + b"X: y", limits)
+    exc = parse_error(b"GET / HTTP/1.1\r\n" + lines + b"X: y", limits)
     assert (exc.status, exc.reason) == (431, "header section too long")
 
 
@@ -611,11 +615,8 @@ def test_response_until_eof() -> None:
 
 
 def test_response_until_eof_too_large() -> None:
-    parser = ResponseParser(Limits(max_body_size=4))
-    parser.feed(b"HTTP/1.1 200 OK\r\n\r\n12345")
-    with pytest.raises(InvalidHTTP) as info:
-        parser.next_response()
-    assert (info.value.status, info.value.reason) == (413, "body too large")
+    exc = parse_error(b"HTTP/1.1 200 OK\r\n\r\n12345", Limits(max_body_size=4), response=True)
+    assert (exc.status, exc.reason) == (413, "body too large")
 
 
 def test_chunked_response() -> None:
@@ -662,9 +663,8 @@ def test_status_line_without_reason() -> None:
     ],
 )
 def test_malformed_response(data: bytes, status: int, reason: str) -> None:
-    with pytest.raises(InvalidHTTP) as info:
-        parse_response(data)
-    assert (info.value.status, info.value.reason) == (status, reason)
+    exc = parse_error(data, response=True)
+    assert (exc.status, exc.reason) == (status, reason)
 
 
 def test_response_closed_mid_headers() -> None:

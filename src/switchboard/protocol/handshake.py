@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeAlias
 
 from .errors import InvalidHandshake, NegotiationError
-from .http11 import Headers, Request, Response
+from .http11 import _TCHAR, _TOKEN, Headers, Request, Response, _lower_list
 
 __all__ = [
     "GUID",
@@ -46,9 +46,8 @@ GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #: Default User-Agent and Server header value.
 PRODUCT = "switchboard/0.1"
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Extension syntax (RFC 6455 9.1): tokens and quoted-strings, optional whitespace around.
-_OWS_TOKEN = re.compile(r"[ \t]*([!#$%&'*+\-.^_`|~0-9A-Za-z]+)[ \t]*")
+_OWS_TOKEN = re.compile(r"[ \t]*(" + _TCHAR + r"+)[ \t]*")
 _OWS_QUOTED = re.compile(r'[ \t]*"((?:[^"\\]|\\.)*)"[ \t]*')
 _QUOTED_PAIR = re.compile(r"\\(.)")
 
@@ -118,18 +117,13 @@ def build_request(
     return Request("GET", resource, headers), key
 
 
-def _list(values: list[str]) -> set[str]:
-    """Lowercased elements of a comma-separated header, e.g. Upgrade's ``websocket``."""
-    return {item.strip().lower() for item in ",".join(values).split(",")}
-
-
 def is_websocket_request(request: Request) -> bool:
     """Whether ``request`` asks to upgrade to WebSocket; the server routes on this.
 
     >>> is_websocket_request(Request("GET", "/", Headers({"Upgrade": "WebSocket"})))
     True
     """
-    return "websocket" in _list(request.headers.get_all("Upgrade"))
+    return "websocket" in _lower_list(request.headers.get_all("Upgrade"))
 
 
 def parse_header_tokens(values: list[str]) -> list[str]:
@@ -161,7 +155,7 @@ def check_request(request: Request) -> str:
         raise InvalidHandshake(f"WebSocket handshake must be GET, not {request.method}")
     if request.version < "HTTP/1.1":
         raise InvalidHandshake(f"WebSocket handshake needs HTTP/1.1, not {request.version}")
-    if "websocket" not in _list(headers.get_all("Upgrade")):
+    if "websocket" not in _lower_list(headers.get_all("Upgrade")):
         raise InvalidHandshake(f"Upgrade header must contain websocket: {headers.get('Upgrade')!r}")
     connection = parse_header_tokens(headers.get_all("Connection"))
     if "upgrade" not in {token.lower() for token in connection}:
@@ -359,9 +353,9 @@ def check_response(response: Response, key: str, *, subprotocols: Sequence[str] 
     headers = response.headers
     if response.status != 101:
         raise fail(f"server rejected WebSocket connection: HTTP {response.status}")
-    if "websocket" not in _list(headers.get_all("Upgrade")):
+    if "websocket" not in _lower_list(headers.get_all("Upgrade")):
         raise fail(f"Upgrade header must be websocket: {headers.get('Upgrade')!r}")
-    if "upgrade" not in _list(headers.get_all("Connection")):
+    if "upgrade" not in _lower_list(headers.get_all("Connection")):
         raise fail(f"Connection header must be Upgrade: {headers.get('Connection')!r}")
     if headers.get_all("Sec-WebSocket-Accept") != [accept_key(key)]:
         raise fail(f"invalid Sec-WebSocket-Accept {headers.get('Sec-WebSocket-Accept')!r}")
