@@ -39,15 +39,16 @@ def stamp() -> str:
     return str(time.monotonic_ns()).ljust(MESSAGE_SIZE)
 
 
-def handler(mode: str, broadcast: Callable[[set[Any], str], object]) -> Callable[[Any], Any]:
+def handler(
+    mode: str, broadcast: Callable[[Any, str], object], receivers: Any
+) -> Callable[[Any], Any]:
     """The echo or fanout handler for switchboard and websockets, which share the API
-    it needs (``async for``, ``send``, a synchronous ``broadcast``): one code for both."""
+    it needs (``async for``, ``send``, a synchronous ``broadcast``, a set-like
+    ``receivers`` with ``add`` and ``discard``): one code for both."""
 
     async def echo(ws: Any) -> None:
         async for m in ws:
             await ws.send(m)
-
-    receivers: set[Any] = set()
 
     async def fanout(ws: Any) -> None:
         receivers.add(ws)
@@ -64,11 +65,11 @@ def handler(mode: str, broadcast: Callable[[set[Any], str], object]) -> Callable
 
 async def switchboard_server(mode: str) -> int:
     import switchboard
-    from switchboard import broadcast
+    from switchboard import Group, broadcast
 
     limits = switchboard.Limits(max_message_size=None, max_frame_size=None)
     server = await switchboard.serve(
-        handler(mode, broadcast), HOST, 0, compression=None, limits=limits, backlog=2048
+        handler(mode, broadcast, Group()), HOST, 0, compression=None, limits=limits, backlog=2048
     )
     return server.port
 
@@ -77,7 +78,7 @@ async def websockets_server(mode: str) -> int:
     from websockets.asyncio.server import broadcast, serve
 
     server = await serve(
-        handler(mode, broadcast), HOST, 0, compression=None, max_size=None, backlog=2048
+        handler(mode, broadcast, set()), HOST, 0, compression=None, max_size=None, backlog=2048
     )
     return int(server.sockets[0].getsockname()[1])
 

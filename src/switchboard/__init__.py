@@ -16,7 +16,7 @@ The asyncio API in four names::
 The sans-I/O protocol core is :mod:`switchboard.protocol`.
 """
 
-from .broadcast import broadcast
+from .broadcast import Group, broadcast
 from .client import InvalidProxy, InvalidURI, ProxyError, RedirectError, connect
 from .protocol import (
     Close,
@@ -44,6 +44,7 @@ __version__ = "0.1.0"
 __all__ = [
     "serve",
     "broadcast",
+    "Group",
     "run",
     "Server",
     "Router",

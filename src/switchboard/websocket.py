@@ -17,12 +17,16 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
+from . import _direct
 from .protocol.connection import Connection, Role, State
 from .protocol.errors import Close, ConnectionClosedOK
 from .protocol.events import Fragment, Message, Ping, Pong
 from .protocol.http11 import Request, Response
+
+if TYPE_CHECKING:
+    from .broadcast import Group
 
 __all__ = ["WebSocket", "Data"]
 
@@ -94,7 +98,8 @@ class WebSocket(asyncio.Protocol):
         self.max_queue = max_queue
         self.write_limit = write_limit
         self.write_budget = write_budget
-        self.messages_in = self.messages_out = self.bytes_in = self.bytes_out = 0
+        self.messages_in = self.bytes_in = 0
+        self._messages_out = self._bytes_out = 0  # plus what broadcast() sent directly
         self.close_cause: str | None = None
         self.latency = 0.0  #: The last measured ping round trip, in seconds.
         self._loop = asyncio.get_running_loop()
@@ -111,10 +116,10 @@ class WebSocket(asyncio.Protocol):
         self._close_timer: asyncio.TimerHandle | None = None
         self._closed: asyncio.Future[None] = self._loop.create_future()
         self._pending = 0  # bytes of small messages queued for the next flush
-        # True while broadcast() may write a shared uncompressed frame straight to
-        # the transport: open, server side, not paused, not streaming a message, and
-        # no per-message compression to share. Kept by _update_fast_broadcast().
-        self._fast_broadcast = False
+        # The socket, while it may be written to directly (see _direct), else -1;
+        # _direct.READY[fd] says whether a Group's broadcast may use it.
+        self._socket_fd = -1
+        self._groups: set[Group] = set()  # left when the connection is lost
         self._trace = frame_logger.isEnabledFor(logging.DEBUG)  # read once per connection
         self._flush_handle: asyncio.Handle | None = None
 
@@ -124,6 +129,18 @@ class WebSocket(asyncio.Protocol):
     def state(self) -> State:
         """OPEN, CLOSING or CLOSED (see :class:`~switchboard.protocol.State`)."""
         return self.protocol.state
+
+    @property
+    def messages_out(self) -> int:
+        """Messages sent, broadcasts included."""
+        fd = self._socket_fd
+        return self._messages_out + (_direct.MESSAGES[fd] if fd >= 0 else 0)
+
+    @property
+    def bytes_out(self) -> int:
+        """Bytes sent on the wire (frame headers and control frames included)."""
+        fd = self._socket_fd
+        return self._bytes_out + (_direct.BYTES[fd] if fd >= 0 else 0)
 
     @property
     def remote_address(self) -> Any:
@@ -223,9 +240,9 @@ class WebSocket(asyncio.Protocol):
             conn.send_binary(message, compress=compress)
         else:
             await self._send_fragments(message, compress)
-            self.messages_out += 1
+            self._messages_out += 1
             return
-        self.messages_out += 1
+        self._messages_out += 1
         if self._trace:
             self._log_frame(">", Message(message))  # type: ignore[arg-type]  # str or bytes-like
         # Coalesce small messages answering a batch of received ones (pipelined
@@ -237,6 +254,7 @@ class WebSocket(asyncio.Protocol):
             self._flush()
         else:
             self._pending = pending
+            self._disarm()  # a broadcast must not overtake the queued bytes
             if self._flush_handle is None:
                 self._flush_handle = self._loop.call_soon(self._flush)
         if self._write_paused:
@@ -246,7 +264,7 @@ class WebSocket(asyncio.Protocol):
         self, message: Iterable[Data] | AsyncIterable[Data], compress: bool | None
     ) -> None:
         done = self._fragmenting = self._loop.create_future()
-        self._fast_broadcast = False
+        self._disarm()
         conn = self.protocol
         pieces = message if isinstance(message, AsyncIterable) else _async_iter(message)
         try:
@@ -268,7 +286,6 @@ class WebSocket(asyncio.Protocol):
             raise
         finally:
             self._fragmenting = None
-            self._update_fast_broadcast()
             done.set_result(None)
 
     async def ping(self, data: bytes | None = None) -> float:
@@ -310,7 +327,9 @@ class WebSocket(asyncio.Protocol):
         self._transport = transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
         high = self.write_limit
         transport.set_write_buffer_limits(high, high // 4)
-        self._update_fast_broadcast()
+        fd = self._socket_fd = _direct.socket_fd(transport)
+        if fd >= 0:
+            _direct.claim(fd)
         self._schedule_keepalive()
 
     def data_received(self, data: bytes) -> None:
@@ -331,6 +350,14 @@ class WebSocket(asyncio.Protocol):
         return None  # close the transport: a half-open WebSocket is of no use
 
     def connection_lost(self, exc: Exception | None) -> None:
+        for group in list(self._groups):  # before the fd is released and reused
+            group.discard(self)
+        fd = self._socket_fd
+        if fd >= 0:
+            self._socket_fd = -1
+            messages, size = _direct.release(fd)
+            self._messages_out += messages
+            self._bytes_out += size
         self.protocol.receive_eof()
         for handle in (self._keepalive, self._close_timer, self._flush_handle):
             if handle is not None:
@@ -341,18 +368,17 @@ class WebSocket(asyncio.Protocol):
             if not waiter.done():
                 waiter.set_exception(closed)
         self._pings.clear()
-        self._write_paused = self._fast_broadcast = False
+        self._write_paused = False
         self._wake_drainers()
         if not self._closed.done():
             self._closed.set_result(None)
 
     def pause_writing(self) -> None:
         self._write_paused = True
-        self._fast_broadcast = False
+        self._disarm()
 
     def resume_writing(self) -> None:
         self._write_paused = False
-        self._update_fast_broadcast()
         self._wake_drainers()
 
     # -- internals ------------------------------------------------------------
@@ -426,18 +452,58 @@ class WebSocket(asyncio.Protocol):
         out = self.protocol.data_to_send()
         if not out or self._transport is None:
             return
-        transport = self._transport
         if len(out) == 1:
-            self.bytes_out += len(out[0])
-            transport.write(out[0])
+            self._bytes_out += len(out[0])
+            self._write(out[0])
             return
         size = sum(map(len, out))
-        self.bytes_out += size
+        self._bytes_out += size
         if size < 65536:
-            transport.write(b"".join(out))
+            self._write(b"".join(out))
         else:
             for chunk in out:  # large payloads go out as they are, without a join copy
-                transport.write(chunk)
+                self._write(chunk)
+
+    def _write(self, data: bytes) -> None:
+        """Send ``data`` straight to the socket when the transport has nothing
+        waiting (see :mod:`switchboard._direct`); the transport takes the rest."""
+        transport = self._transport
+        assert transport is not None
+        fd = self._socket_fd
+        if fd >= 0 and not transport.get_write_buffer_size() and not transport.is_closing():
+            sent = _direct.send_nowait(fd, data)
+            if sent == len(data):
+                return
+            data = memoryview(data)[sent:]  # type: ignore[assignment]  # bytes-like is fine
+        self._disarm()  # the transport holds bytes now: broadcasts must queue behind them
+        transport.write(data)
+
+    def _disarm(self) -> None:
+        """Stop Group broadcasts from writing to the socket directly, until
+        :meth:`_arm` finds it safe again."""
+        if self._socket_fd >= 0:
+            _direct.READY[self._socket_fd] = 0
+
+    def _arm(self) -> None:
+        """Let Group broadcasts write to the socket directly, if that is safe now:
+        a server connection, open, nothing queued anywhere, not streaming a message,
+        and no per-message compression to share."""
+        fd = self._socket_fd
+        transport = self._transport
+        deflate = self.protocol.deflate
+        if (
+            fd >= 0
+            and transport is not None
+            and self.protocol.role is Role.SERVER
+            and self.protocol.state is State.OPEN
+            and not transport.is_closing()
+            and not transport.get_write_buffer_size()
+            and not self._write_paused
+            and not self._pending
+            and self._fragmenting is None
+            and (deflate is None or not deflate.local_no_context_takeover)
+        ):
+            _direct.READY[fd] = 1
 
     async def _drain(self) -> None:
         if not self._write_paused:
@@ -456,23 +522,10 @@ class WebSocket(asyncio.Protocol):
             if not waiter.done():
                 waiter.set_result(None)
 
-    def _update_fast_broadcast(self) -> None:
-        deflate = self.protocol.deflate
-        transport = self._transport
-        self._fast_broadcast = (
-            self.protocol.role is Role.SERVER
-            and self.protocol.state is State.OPEN
-            and transport is not None
-            and not transport.is_closing()
-            and not self._write_paused
-            and self._fragmenting is None
-            and (deflate is None or not deflate.local_no_context_takeover)
-        )
-
     def _after_close_frames(self) -> None:
         """After a close frame went either way: close the transport when the protocol
         says so, else make sure it closes within ``close_timeout``."""
-        self._fast_broadcast = False
+        self._disarm()
         transport = self._transport
         if transport is None or transport.is_closing():
             return
@@ -504,7 +557,7 @@ class WebSocket(asyncio.Protocol):
         ``close_timeout``, the connection is dropped.
         """
         self.close_cause = reason
-        self._fast_broadcast = False
+        self._disarm()
         if self.protocol.close_sent is None and self.state is not State.CLOSED:
             self.protocol.send_close(code, reason)
             self._flush()
