@@ -17,12 +17,13 @@ compressors start fresh for every message). Connections with context takeover ge
 the message uncompressed, which RFC 7692 allows per message, instead of one
 compression per connection.
 
-Speed: a :class:`Group` keeps its members' sockets in an array, so broadcasting to
-it is one C loop of ``send()`` calls that touches no Python object per connection
-(see :mod:`switchboard._direct`). Members that cannot take the frame that way
-right now (data still queued, a compressed frame, TLS, a streamed message in
-progress) get it through the per-connection path that any other iterable of
-connections takes.
+Speed: the frame goes to every connection that can take it straight to its socket
+in one C loop of ``send()`` calls (see :mod:`switchboard._direct`); the others
+(data still queued, a compressed frame, TLS, a streamed message in progress) get
+it through a careful per-connection path, which also makes them ready for the next
+time. A :class:`Group` keeps its members' sockets in an array, so broadcasting to
+it touches no Python object per connection; any other iterable costs one attribute
+read per connection to build that array.
 """
 
 from __future__ import annotations
@@ -123,16 +124,20 @@ def broadcast(
                 broadcast(room, text)
     """
     frames = _Frames(message, compress)
-    if isinstance(connections, Group) and _direct.send_to_ready is not None:
-        members = connections._members
-        missed = _direct.send_to_ready(
-            connections._fds, _direct.READY, frames.plain, _direct.MESSAGES, _direct.BYTES
-        )
-        sent = len(members) - len(missed)
-        for ws, done in [(members[i], done) for i, done in missed]:
-            sent += _deliver(ws, frames, close_code, done)
-        return sent
-    return sum(_deliver(ws, frames, close_code) for ws in connections)
+    if isinstance(connections, Group):
+        members, fds = connections._members, connections._fds
+    else:
+        members = list(connections)
+        fds = array("i", [ws._socket_fd for ws in members])
+    if _direct.send_to_ready is None:
+        return sum(_deliver(ws, frames, close_code) for ws in members)
+    missed = _direct.send_to_ready(
+        fds, _direct.READY, frames.plain, _direct.MESSAGES, _direct.BYTES
+    )
+    sent = len(members) - len(missed)
+    for ws, done in [(members[i], done) for i, done in missed]:
+        sent += _deliver(ws, frames, close_code, done)
+    return sent
 
 
 class _Frames:
