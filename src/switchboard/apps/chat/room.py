@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ...broadcast import broadcast
+from ...broadcast import Group, broadcast
 from ...protocol.errors import SwitchboardError
 from ...websocket import WebSocket
 
@@ -82,7 +82,7 @@ class ChatRoom:
             raise ValueError(f"history_size must be at least 1, got {history_size}")
         self.max_length = max_length
         self.max_name = max_name
-        self.subscribers: set[WebSocket] = set()
+        self.subscribers = Group()  # a closed connection leaves it by itself
         self._messages: deque[ChatMessage] = deque(maxlen=history_size)
         self._last_id = 0
 
