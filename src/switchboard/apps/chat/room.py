@@ -17,7 +17,6 @@ from typing import Any, Literal
 
 from ...broadcast import Group, broadcast
 from ...protocol.errors import SwitchboardError
-from ...websocket import WebSocket
 
 __all__ = ["ChatMessage", "ChatRoom", "InvalidChatMessage"]
 
