@@ -74,25 +74,6 @@ async def test_compressed_once_for_no_context_takeover_peers() -> None:
             await ws.close()
 
 
-async def test_closed_connections_are_skipped() -> None:
-    room = Room()
-    async with switchboard.serve(room.handler, "127.0.0.1", 0) as srv:
-        uri = f"ws://127.0.0.1:{srv.port}/"
-        a = await switchboard.connect(uri)
-        b = await switchboard.connect(uri)
-        await room.wait_for(2)
-        members = list(room.members)
-        await b.close()
-        for _ in range(100):  # the server side sees the close shortly after
-            if len(room.members) == 1:
-                break
-            await asyncio.sleep(0.01)
-        assert len(room.members) == 1
-        assert broadcast(members, "still here?") == 1  # the closed one is skipped
-        assert await a.recv() == "still here?"
-        await a.close()
-
-
 @pytest.mark.parametrize("kind", [set, Group])
 async def test_slow_consumer_is_closed_and_memory_stays_bounded(kind: Callable[[], Any]) -> None:
     room = Room(kind)
@@ -149,27 +130,29 @@ async def test_group_is_a_set_of_connections() -> None:
             await ws.close()
 
 
-async def test_a_closed_connection_leaves_every_group() -> None:
-    room = Room(Group)
+async def test_closed_connections_are_skipped_and_leave_every_group() -> None:
+    room = Room()
     async with switchboard.serve(room.handler, "127.0.0.1", 0) as srv:
         uri = f"ws://127.0.0.1:{srv.port}/"
         a = await switchboard.connect(uri)
         b = await switchboard.connect(uri)
         await room.wait_for(2)
         members = list(room.members)
-        other = Group(members)
+        group = Group(members)
         await b.close()
         for _ in range(100):  # the server side sees the close shortly after
-            if len(other) == 1:
+            if len(room.members) == 1:
                 break
             await asyncio.sleep(0.01)
-        assert len(room.members) == len(other) == 1
-        [gone] = [ws for ws in members if ws not in other]
+        assert len(room.members) == len(group) == 1  # the group lost it by itself
+        [gone] = [ws for ws in members if ws not in group]
         await gone.wait_closed()
-        other.add(gone)  # a lost connection is not added back
-        assert gone not in other
-        assert broadcast(other, "still here?") == 1
+        group.add(gone)  # a lost connection is not added back
+        assert gone not in group
+        assert broadcast(members, "still here?") == 1  # the closed one is skipped
+        assert broadcast(group, "and here?") == 1
         assert await a.recv() == "still here?"
+        assert await a.recv() == "and here?"
         await a.close()
 
 
