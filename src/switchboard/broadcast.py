@@ -124,13 +124,13 @@ def broadcast(
                 broadcast(room, text)
     """
     frames = _Frames(message, compress)
+    if _direct.send_to_ready is None:  # no C extension: every frame goes the careful way
+        return sum(_deliver(ws, frames, close_code) for ws in connections)
     if isinstance(connections, Group):
         members, fds = connections._members, connections._fds
     else:
         members = list(connections)
         fds = array("i", [ws._socket_fd for ws in members])
-    if _direct.send_to_ready is None:
-        return sum(_deliver(ws, frames, close_code) for ws in members)
     missed = _direct.send_to_ready(
         fds, _direct.READY, frames.plain, _direct.MESSAGES, _direct.BYTES
     )
