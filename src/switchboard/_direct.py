@@ -16,14 +16,15 @@ has the numbers. It is safe under three conditions, all checked here or by calle
 * What ``send()`` does not take goes to ``transport.write()``, which then owns the
   rest, and the error if the peer is gone.
 
-For :class:`~switchboard.Group`, the per-connection state the fan-out needs lives in
-tables indexed by file descriptor, so ``broadcast()`` is one C loop over an array of
-descriptors that touches no Python object per connection (touching a thousand
-``WebSocket`` objects costs as much as the sends save): :data:`READY` says a socket
-may take a broadcast frame directly (kept by :class:`~switchboard.WebSocket`),
-:data:`MESSAGES` and :data:`BYTES` count what was sent that way. A descriptor
-belongs to one connection at a time, from :func:`claim` in ``connection_made()`` to
-:func:`release` in ``connection_lost()``, before the transport closes it.
+The per-connection state the fan-out needs lives in tables indexed by file
+descriptor, so ``broadcast()`` is one C loop over an array of descriptors that
+touches no Python object per connection (a :class:`~switchboard.Group` keeps that
+array; touching a thousand ``WebSocket`` objects costs as much as the sends save):
+:data:`READY` says a socket may take a broadcast frame directly (kept by
+:class:`~switchboard.WebSocket`), :data:`MESSAGES` and :data:`BYTES` count what was
+sent that way. A descriptor belongs to one connection at a time, from :func:`claim`
+in ``connection_made()`` to :func:`release` in ``connection_lost()``, before the
+transport closes it.
 
 Without the C extension (``switchboard._speedups``), :func:`socket_fd` is always
 ``-1`` and every write goes through the transport.

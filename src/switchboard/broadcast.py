@@ -206,7 +206,7 @@ def _deliver(ws: WebSocket, frames: _Frames, close_code: int, done: int = 0) -> 
         ws._write(frame)
     ws._messages_out += 1
     ws._bytes_out += len(frame)
-    ws._arm()  # the next broadcast to a Group may take the fast path
+    ws._arm()  # the next broadcast may send to its socket directly
     return 1
 
 

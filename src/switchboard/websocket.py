@@ -117,7 +117,7 @@ class WebSocket(asyncio.Protocol):
         self._closed: asyncio.Future[None] = self._loop.create_future()
         self._pending = 0  # bytes of small messages queued for the next flush
         # The socket, while it may be written to directly (see _direct), else -1;
-        # _direct.READY[fd] says whether a Group's broadcast may use it.
+        # _direct.READY[fd] says whether broadcast() may use it right now.
         self._socket_fd = -1
         self._groups: set[Group] = set()  # left when the connection is lost
         self._trace = frame_logger.isEnabledFor(logging.DEBUG)  # read once per connection
@@ -486,13 +486,13 @@ class WebSocket(asyncio.Protocol):
         transport.write(data)
 
     def _disarm(self) -> None:
-        """Stop Group broadcasts from writing to the socket directly, until
+        """Stop broadcasts from writing to the socket directly, until
         :meth:`_arm` finds it safe again."""
         if self._socket_fd >= 0:
             _direct.READY[self._socket_fd] = 0
 
     def _arm(self) -> None:
-        """Let Group broadcasts write to the socket directly, if that is safe now:
+        """Let broadcasts write to the socket directly, if that is safe now:
         a server connection, open, nothing queued anywhere, not streaming a message,
         and no per-message compression to share."""
         fd = self._socket_fd
