@@ -16,6 +16,7 @@ The asyncio API in four names::
 The sans-I/O protocol core is :mod:`switchboard.protocol`.
 """
 
+from . import sync as sync  # switchboard.sync.connect() after `import switchboard`
 from .broadcast import Group, broadcast
 from .client import InvalidProxy, InvalidURI, ProxyError, RedirectError, connect
 from .protocol import (
@@ -36,7 +37,17 @@ from .protocol import (
     Response,
     SwitchboardError,
 )
-from .server import HTTPError, Router, Server, run, serve
+from .server import (
+    HTTPError,
+    Router,
+    Server,
+    html_response,
+    json_response,
+    run,
+    serve,
+    text_response,
+    tls_context,
+)
 from .websocket import Data, WebSocket
 
 __version__ = "0.1.0"
@@ -49,6 +60,10 @@ __all__ = [
     "Server",
     "Router",
     "HTTPError",
+    "json_response",
+    "text_response",
+    "html_response",
+    "tls_context",
     "connect",
     "WebSocket",
     "Data",

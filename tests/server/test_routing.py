@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import http.client
 import json
 import logging
@@ -13,6 +14,7 @@ from server_helpers import Raw, fetch
 
 import switchboard
 from switchboard import HTTPError, Request, Response, Router, WebSocket
+from switchboard.server.responses import to_response
 
 
 def make_router() -> Router:
@@ -143,6 +145,22 @@ async def test_return_value_conversions(server: switchboard.Server) -> None:
     assert "content-length" not in reply.headers
 
 
+async def test_html_response_from_a_route() -> None:
+    router = Router()
+
+    @router.get("/page/{name}")
+    def page(request: Request) -> Response:
+        name = html.escape(request.path_params["name"])
+        return switchboard.html_response(f"<h1>{name}</h1>", 201, [("Cache-Control", "no-store")])
+
+    async with switchboard.serve(router, "127.0.0.1", 0) as srv:
+        reply = await fetch(srv.port, "GET", "/page/caf%C3%A9%3Cb%3E")
+    assert reply.status == 201
+    assert reply.headers["content-type"] == "text/html; charset=utf-8"
+    assert reply.headers["cache-control"] == "no-store"
+    assert reply.body == "<h1>café&lt;b&gt;</h1>".encode()
+
+
 async def test_http_error_and_cookies(server: switchboard.Server) -> None:
     reply = await fetch(server.port, "GET", "/private", "Cookie: session=wrong")
     assert reply.status == 401
@@ -266,6 +284,16 @@ async def test_access_log_line_per_request(
     assert lines[0].startswith("127.0.0.1:")
     assert '"GET /api/items?x=1 HTTP/1.1" 200 7 ' in lines[0]
     assert '"POST /text HTTP/1.1" 405 25 ' in lines[1]
+
+
+def test_mistakes_from_other_frameworks_are_explained() -> None:
+    router = Router()
+    with pytest.raises(TypeError, match=r"a route path must be a string.*@router\.get\('/path'\)"):
+        router.get(lambda request: "no path")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="a route path must be a string"):
+        router.websocket(room_handler)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"tuple, .*: for another status, return json_response"):
+        to_response(("created", 201))
 
 
 def test_router_refuses_bad_routes() -> None:

@@ -161,6 +161,10 @@ class Request:
 
     ``path_params`` holds the values a server route captured from the path, e.g.
     ``{"room": "lobby"}`` for ``/ws/{room}``; it is empty otherwise.
+
+    ``client_address`` is the client's IP address as a string, set by the server: the
+    TCP peer's, or the one a trusted proxy forwarded (``serve(trusted_proxies=...)``).
+    It is None on requests the server did not receive.
     """
 
     method: str
@@ -169,6 +173,7 @@ class Request:
     body: bytes = b""
     version: str = "HTTP/1.1"
     path_params: dict[str, str] = field(default_factory=dict)
+    client_address: str | None = None
 
     @property
     def path(self) -> str:

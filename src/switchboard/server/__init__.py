@@ -1,6 +1,6 @@
 """The asyncio server: HTTP routes, static files and WebSocket on one port."""
 
-from .responses import HTTPError, json_response, text_response
+from .responses import HTTPError, html_response, json_response, text_response
 from .routing import HTTPHandler, Router, WebSocketHandler
 from .server import Server, run, serve, tls_context
 
@@ -12,6 +12,7 @@ __all__ = [
     "HTTPError",
     "HTTPHandler",
     "WebSocketHandler",
+    "html_response",
     "json_response",
     "text_response",
     "tls_context",

@@ -11,9 +11,17 @@ from typing import Any
 from ..protocol.errors import SwitchboardError
 from ..protocol.http11 import Headers, Response
 
-__all__ = ["HTTPError", "json_response", "text_response", "to_response", "http_date"]
+__all__ = [
+    "HTTPError",
+    "html_response",
+    "json_response",
+    "text_response",
+    "to_response",
+    "http_date",
+]
 
 TEXT = "text/plain; charset=utf-8"
+HTML = "text/html; charset=utf-8"
 JSON = "application/json"
 
 
@@ -45,6 +53,18 @@ def text_response(
     """A text/plain UTF-8 response."""
     response = Response(status, headers=Headers(headers), body=text.encode())
     response.headers["Content-Type"] = TEXT
+    return response
+
+
+def html_response(
+    html: str, status: int = 200, headers: Iterable[tuple[str, str]] = ()
+) -> Response:
+    """A text/html UTF-8 response: ``return html_response("<h1>Hello</h1>")``.
+
+    ``html`` is sent as it is: escape what comes from users (``html.escape``).
+    """
+    response = Response(status, headers=Headers(headers), body=html.encode())
+    response.headers["Content-Type"] = HTML
     return response
 
 
@@ -85,7 +105,10 @@ def to_response(result: object) -> Response:
         )
     if result is None:
         return Response(204)
-    raise TypeError(f"a handler returned {type(result).__name__}, not a Response or a body")
+    hint = ""
+    if isinstance(result, tuple):  # ("text", 201), as in other frameworks
+        hint = ": for another status, return json_response(data, status) or text_response(...)"
+    raise TypeError(f"a handler returned {type(result).__name__}, not a Response or a body{hint}")
 
 
 _date_cache: tuple[int, str] = (0, "")

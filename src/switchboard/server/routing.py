@@ -44,6 +44,8 @@ _METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Z]+")
 
 def _compile(template: str) -> re.Pattern[str] | None:
     """The pattern of a path template, or None when it has no parameters."""
+    if not isinstance(template, str):  # @router.get without its parentheses
+        raise TypeError(f"a route path must be a string, not {template!r}: @router.get('/path')")
     if not template.startswith("/"):
         raise ValueError(f"route path must start with '/': {template!r}")
     if re.search("[{}]", _PARAM.sub("", template)):

@@ -16,6 +16,7 @@ from ..protocol.errors import ConnectionClosed, HandshakeRejected
 from ..protocol.http11 import Headers, Request, Response
 from ..protocol.limits import Limits
 from ..websocket import WebSocket
+from .forwarded import IPAddress, IPNetwork, TrustedProxies
 from .http import HTTPConnection
 from .metrics import CONTENT_TYPE, Metrics
 from .responses import json_response
@@ -73,6 +74,7 @@ class Server:
         shutdown_timeout: float | None,
         health_path: str | None,
         metrics_path: str | None,
+        trusted_proxies: TrustedProxies,
     ) -> None:
         if isinstance(app, Router):
             self.router = app
@@ -90,6 +92,7 @@ class Server:
         self.websocket_options = websocket_options
         self.max_connections = max_connections
         self.shutdown_timeout = shutdown_timeout
+        self.trusted_proxies = trusted_proxies
         self.metrics = Metrics()
         self.connections: set[WebSocket] = set()
         self.closing = False
@@ -132,6 +135,12 @@ class Server:
         """The answer to a plain HTTP request: health, metrics, else the router's."""
         router = self._builtin if request.path in self._builtin_paths else self.router
         return router.dispatch(request)
+
+    def client_address(self, request: Request, peer: object) -> str | None:
+        """The client's IP address: the TCP ``peer``'s (its peername), or the one a
+        trusted proxy forwarded in ``request``'s headers."""
+        host = peer[0] if isinstance(peer, tuple) else None
+        return self.trusted_proxies.client_address(host, request.headers)
 
     def _health(self, request: Request) -> Response:
         return json_response(
@@ -312,6 +321,10 @@ class serve:
       ``ssl``: an :class:`ssl.SSLContext` for wss:// and https:// (see
       :func:`tls_context`); ``health_path`` (``"/healthz"``) and ``metrics_path``
       (``"/metrics"``), ``None`` to disable.
+    * Behind a reverse proxy: ``trusted_proxies``, the proxies' IP addresses and
+      networks (``["127.0.0.1", "10.0.0.0/8"]``; default none). From those,
+      ``X-Forwarded-For`` and ``Forwarded`` are believed, read right to left, and
+      give ``request.client_address`` and the access log's address.
     * Timeouts: ``open_timeout`` (10 s: for each request to arrive, WebSocket
       handshake included, and for an idle keep-alive connection),
       ``shutdown_timeout`` (10 s), ``ping_interval``, ``ping_timeout``,
@@ -348,6 +361,7 @@ class serve:
         write_budget: int = 1024 * 1024,
         backlog: int = 1024,
         reuse_port: bool | None = None,
+        trusted_proxies: Iterable[str | IPAddress | IPNetwork] = (),
     ) -> None:
         self._app = app
         self._host = host
@@ -373,6 +387,7 @@ class serve:
             shutdown_timeout=shutdown_timeout,
             health_path=health_path,
             metrics_path=metrics_path,
+            trusted_proxies=TrustedProxies(trusted_proxies),  # ValueError now, not at start
         )
         self._create_kwargs: dict[str, Any] = dict(ssl=ssl, backlog=backlog, reuse_port=reuse_port)
         self._server: Server | None = None
