@@ -1,0 +1,191 @@
+"""Real-time benchmark servers, one per process, run by bench/realtime.py.
+
+    python bench/realtime_servers.py NAME
+
+NAME is one of SERVERS below (Node's socket.io is ``node bench/node/server.js``,
+with the same contract). The server listens on 127.0.0.1 on a free port, prints
+``PORT <n>`` when ready, and exits when stdin closes (so it never outlives
+realtime.py, even if realtime.py is killed) or on SIGTERM. Every server runs on
+uvloop, without compression (the load generator offers none).
+
+Every server implements the same app:
+
+* on connect, the connection joins the room ``"bench"``;
+* event ``"fanout"``: emit ``"tick"`` with the event's data to the room ``"bench"``
+  (the sender is a member too, so it gets its own tick);
+* event ``"echo"``: the ack is the event's data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import resource
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+HOST = "127.0.0.1"
+BACKLOG = 2048  # the load generator connects 100 clients at a time
+ROOM = "bench"
+
+
+def listening_socket() -> socket.socket:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((HOST, 0))
+    sock.listen(BACKLOG)
+    return sock
+
+
+async def switchboard_server() -> int:
+    """Switchboard's hub, mounted on a Router at /rt (subprotocol switchboard.v1)."""
+    import switchboard
+    from switchboard.realtime import Hub
+
+    hub = Hub()
+
+    @hub.on_connect
+    async def connect(hello: Any) -> None:
+        return None  # anonymous
+
+    @hub.on_join
+    async def joined(session: Any) -> None:
+        await session.join(ROOM)
+
+    @hub.on("fanout")
+    async def fanout(session: Any, data: Any) -> None:
+        await hub.to(ROOM).emit("tick", data)
+
+    @hub.on("echo")
+    async def echo(session: Any, data: Any) -> Any:
+        return data
+
+    router = switchboard.Router()
+    router.mount("/rt", hub)
+    server = await switchboard.serve(router, HOST, 0, compression=None, backlog=BACKLOG)
+    return int(server.port)
+
+
+def socketio_app() -> Any:
+    """python-socketio's AsyncServer with the bench app (its default options: async
+    handlers, the standard json module)."""
+    import socketio
+
+    mode = "aiohttp" if sys.argv[1] == "socketio-aiohttp" else "asgi"
+    sio = socketio.AsyncServer(async_mode=mode, transports=["websocket"])
+
+    @sio.event
+    async def connect(sid: str, environ: Any, auth: Any) -> None:
+        await sio.enter_room(sid, ROOM)
+
+    @sio.on("fanout")
+    async def fanout(sid: str, data: Any) -> None:
+        await sio.emit("tick", data, room=ROOM)
+
+    @sio.on("echo")
+    async def echo(sid: str, data: Any) -> Any:
+        return data
+
+    return sio
+
+
+async def socketio_aiohttp_server() -> int:
+    """python-socketio on aiohttp (its fastest server in our runs)."""
+    from aiohttp import web
+
+    app = web.Application()
+    socketio_app().attach(app)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    sock = listening_socket()
+    await web.SockSite(runner, sock, backlog=BACKLOG).start()
+    return int(sock.getsockname()[1])
+
+
+_uvicorn: list[Any] = []  # keeps the server and its task alive
+
+
+async def socketio_uvicorn_server() -> int:
+    """python-socketio as an ASGI app on uvicorn (uvloop, httptools, websockets)."""
+    import socketio
+    import uvicorn
+
+    app = socketio.ASGIApp(socketio_app())
+    ws = os.environ.get("BENCH_UVICORN_WS", "websockets")
+    config = uvicorn.Config(
+        app,
+        loop="none",  # we are already on uvloop
+        http="httptools",
+        ws=ws,
+        ws_per_message_deflate=False,
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+        backlog=BACKLOG,
+    )
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    sock = listening_socket()
+    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
+    _uvicorn.extend([server, task])
+    while not server.started:
+        if task.done():
+            task.result()  # raises what stopped it
+        await asyncio.sleep(0.01)
+    return int(sock.getsockname()[1])
+
+
+SERVERS: dict[str, Callable[[], Awaitable[int]]] = {
+    "switchboard": switchboard_server,
+    "socketio-aiohttp": socketio_aiohttp_server,
+    "socketio-uvicorn": socketio_uvicorn_server,
+}
+
+
+def raise_fd_limit() -> int:
+    """Raise the soft limit on open files to the hard one; return it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+async def main(name: str) -> None:
+    loop = asyncio.get_running_loop()
+    stop = loop.create_future()
+    loop.add_signal_handler(signal.SIGTERM, stop.cancel)
+
+    # Exit when realtime.py goes away: it holds our stdin open for our whole life.
+    def watch_stdin() -> None:
+        sys.stdin.buffer.read()
+        loop.call_soon_threadsafe(lambda: stop.done() or stop.cancel())
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
+    port = await SERVERS[name]()
+    print(f"PORT {port}", flush=True)
+    with contextlib.suppress(asyncio.CancelledError):
+        await stop
+
+
+def run(name: str) -> None:
+    import uvloop
+
+    raise_fd_limit()
+    uvloop.run(main(name))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2 or sys.argv[1] not in SERVERS:
+        raise SystemExit(__doc__)
+    profile_to = os.environ.get("BENCH_PROFILE")  # cProfile the server, for --profile
+    if profile_to:
+        import cProfile
+
+        cProfile.run("run(sys.argv[1])", profile_to)
+    else:
+        run(sys.argv[1])
