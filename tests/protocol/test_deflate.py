@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from switchboard.protocol import deflate
+from switchboard.protocol.connection import Connection, Role
 from switchboard.protocol.deflate import (
     DeflateOptions,
     Params,
@@ -54,9 +55,78 @@ def roundtrip(sender: PerMessageDeflate, receiver: PerMessageDeflate, data: byte
 
 def test_options_defaults() -> None:
     options = DeflateOptions()
-    assert (options.level, options.mem_level, options.threshold) == (6, 8, 128)
+    assert (options.level, options.mem_level, options.threshold) == (6, None, 128)
     codec = PerMessageDeflate()
     assert (codec.level, codec.mem_level, codec.threshold) == (6, 8, 128)
+    assert codec.local_window_bits == 15
+
+
+@pytest.mark.parametrize(("bits", "mem_level"), [(15, 8), (14, 7), (12, 5), (9, 2), (8, 2)])
+def test_mem_level_follows_the_window(bits: int, mem_level: int) -> None:
+    assert PerMessageDeflate(local_max_window_bits=bits).mem_level == mem_level
+    assert PerMessageDeflate(local_max_window_bits=15, local_window_bits=bits).mem_level == (
+        mem_level
+    )
+    assert PerMessageDeflate(local_max_window_bits=bits, mem_level=9).mem_level == 9
+
+
+def test_server_compresses_with_a_small_window_unless_configured() -> None:
+    # The response announces nothing (a smaller window than agreed is always valid),
+    # the codec's negotiated limit stays 15 and the compressor uses 12 bits, memLevel 5.
+    _, codec, params = negotiate(DeflateOptions(), DeflateOptions())
+    assert params == []
+    assert (codec.local_max_window_bits, codec.local_window_bits) == (15, 12)
+    assert codec.params_key == (12, 6, 5)
+    # A client asking for less gets less; a server configured for 15 uses 15.
+    _, codec, _ = negotiate(DeflateOptions(server_max_window_bits=10), DeflateOptions())
+    assert (codec.local_max_window_bits, codec.local_window_bits, codec.mem_level) == (10, 10, 3)
+    _, codec, params = negotiate(DeflateOptions(), DeflateOptions(server_max_window_bits=15))
+    assert params == [("server_max_window_bits", "15")]
+    assert (codec.local_window_bits, codec.params_key) == (15, (15, 6, 8))
+    # The client's compressor keeps zlib's defaults.
+    client, _, _ = negotiate(DeflateOptions(), DeflateOptions())
+    assert client.params_key == (15, 6, 8)
+
+
+def test_small_window_output_is_valid_for_the_negotiated_decoder() -> None:
+    client, server, _ = negotiate(DeflateOptions(), DeflateOptions())
+    messages = [os.urandom(3000) * 3, b"abc" * 5000, os.urandom(9000) * 2]
+    for message in messages:
+        assert roundtrip(server, client, message) == message
+
+
+def test_memory_estimate_matches_what_zlib_allocates() -> None:
+    for codec in (PerMessageDeflate(), PerMessageDeflate(local_window_bits=12)):
+        tracemalloc.start()
+        try:
+            codec.decompress(PerMessageDeflate().compress(os.urandom(200)), True, None)
+            codec.compress(os.urandom(200))
+            allocated = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+        assert 0.9 < allocated / codec.memory < 1.1, (allocated, codec.memory)
+
+
+def test_release_frees_the_zlib_state() -> None:
+    codec = PerMessageDeflate()
+    codec.decompress(codec.compress(MESSAGE), True, None)
+    assert codec._encoder is not None and codec._decoder is not None
+    codec.release()
+    assert codec._encoder is None and codec._decoder is None
+    codec.release()  # idempotent
+
+
+def test_connection_releases_the_codec_when_the_transport_closes() -> None:
+    codec = PerMessageDeflate(threshold=0)
+    conn = Connection(Role.SERVER, deflate=codec)
+    conn.send_text("Hello")
+    client = Connection(Role.CLIENT, deflate=PerMessageDeflate(threshold=0))
+    client.send_binary(MESSAGE)
+    conn.receive_data(b"".join(client.data_to_send()))
+    assert conn.events_received()[0].data == MESSAGE  # type: ignore[union-attr]
+    assert codec._encoder is not None and codec._decoder is not None
+    conn.receive_eof()
+    assert codec._encoder is None and codec._decoder is None
 
 
 @pytest.mark.parametrize(
@@ -186,8 +256,8 @@ def test_params_key_and_compress_message() -> None:
     assert codec.compress(data) == shared
     assert codec.compress(data) == shared
     # zlib can't do 8 bits, so 8 and 9 produce the same bytes and share a key.
-    assert PerMessageDeflate(local_max_window_bits=8).params_key == (9, 6, 8)
-    assert PerMessageDeflate(local_max_window_bits=9).params_key == (9, 6, 8)
+    assert PerMessageDeflate(local_max_window_bits=8).params_key == (9, 6, 2)
+    assert PerMessageDeflate(local_max_window_bits=9).params_key == (9, 6, 2)
 
 
 # -- codec: fragments ---------------------------------------------------------

@@ -213,6 +213,8 @@ class Connection:
         self._eof = True
         self._discard = True
         self._buf.clear()
+        if self.deflate is not None:
+            self.deflate.release()  # its zlib state is of no more use: free it now
 
     def events_received(self) -> list[Event]:
         """Take the events decoded since the last call, oldest first."""
