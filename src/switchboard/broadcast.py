@@ -105,13 +105,15 @@ def broadcast(
     *,
     compress: bool | None = None,
     close_code: int = 1013,
+    skip: WebSocket | None = None,
 ) -> int:
     """Send ``message`` to every open connection in ``connections``; return how many.
 
     Never waits and never raises for a closed or slow connection: closed ones are
     skipped, slow consumers (over ``write_budget``) are closed with ``close_code``.
     ``compress=False`` sends it uncompressed everywhere. ``connections`` can be any
-    iterable of connections; a :class:`Group` is the fastest.
+    iterable of connections; a :class:`Group` is the fastest. ``skip``: one
+    connection to leave out (the sender, say), without copying the group.
 
     Example::
 
@@ -125,18 +127,27 @@ def broadcast(
     """
     frames = _Frames(message, compress)
     if _direct.send_to_ready is None:  # no C extension: every frame goes the careful way
-        return sum(_deliver(ws, frames, close_code) for ws in connections)
+        return sum(_deliver(ws, frames, close_code) for ws in connections if ws is not skip)
     if isinstance(connections, Group):
         members, fds = connections._members, connections._fds
     else:
         members = list(connections)
         fds = array("i", [ws._socket_fd for ws in members])
+    # The skipped connection looks not ready to the C loop, which then reports it
+    # as missed; it is passed over below and its flag put back.
+    skip_fd = -1 if skip is None else skip._socket_fd
+    ready = _direct.READY[skip_fd] if skip_fd >= 0 else 0
+    if ready:
+        _direct.READY[skip_fd] = 0
     missed = _direct.send_to_ready(
         fds, _direct.READY, frames.plain, _direct.MESSAGES, _direct.BYTES
     )
+    if ready:
+        _direct.READY[skip_fd] = ready
     sent = len(members) - len(missed)
     for ws, done in [(members[i], done) for i, done in missed]:
-        sent += _deliver(ws, frames, close_code, done)
+        if ws is not skip:
+            sent += _deliver(ws, frames, close_code, done)
     return sent
 
 

@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import unquote
 
 from ..protocol.errors import HandshakeRejected, InvalidHTTP
@@ -23,7 +23,7 @@ from ..websocket import WebSocket
 from .responses import HTTPError, error_response, to_response
 from .static import StaticFiles
 
-__all__ = ["Router", "HTTPHandler", "WebSocketHandler"]
+__all__ = ["Router", "HTTPHandler", "WebSocketHandler", "Mountable"]
 
 logger = logging.getLogger("switchboard.http")
 
@@ -33,6 +33,13 @@ HTTPHandler = Callable[[Request], Any]
 
 WebSocketHandler = Callable[[WebSocket], Awaitable[None]]
 """A WebSocket handler: a coroutine function taking the connection."""
+
+
+class Mountable(Protocol):
+    """What :meth:`Router.mount` takes: a component that adds its own routes."""
+
+    def mount(self, router: Router, prefix: str) -> None: ...
+
 
 _H = TypeVar("_H", bound=Callable[..., Any])
 _W = TypeVar("_W", bound=WebSocketHandler)
@@ -69,6 +76,7 @@ class _Endpoint:
 
     http: dict[str, HTTPHandler] = field(default_factory=dict)
     websocket: WebSocketHandler | None = None
+    subprotocols: Sequence[str] | None = None  # the only ones this WebSocket route speaks
 
     def allow(self) -> str:
         methods = set(self.http)
@@ -109,6 +117,8 @@ class Router:
         self._patterns: list[tuple[re.Pattern[str], _Endpoint]] = []
         self._templates: dict[str, _Endpoint] = {}
         self._mounts: list[tuple[re.Pattern[str], _Endpoint]] = []
+        #: Functions adding lines to the server's ``/metrics`` (see :meth:`add_metrics`).
+        self.metrics_sources: list[Callable[[], str]] = []
 
     # -- registration -----------------------------------------------------------
 
@@ -149,20 +159,45 @@ class Router:
         """Decorator: answer DELETE on ``path``."""
         return self.route(path, ["DELETE"])
 
-    def websocket(self, path: str) -> Callable[[_W], _W]:
+    def websocket(
+        self, path: str, *, subprotocols: Sequence[str] | None = None
+    ) -> Callable[[_W], _W]:
         """Decorator: ``handler(ws)`` serves WebSocket connections opened on ``path``.
 
-        A plain GET on a path with only a WebSocket route gets 426 Upgrade Required.
+        ``subprotocols``: the only subprotocols this route speaks, in preference
+        order; a handshake offering none of them is refused with 400 (the server's
+        ``subprotocols`` option applies to routes without their own). A plain GET
+        on a path with only a WebSocket route gets 426 Upgrade Required.
         """
         endpoint = self._endpoint(path)
         if endpoint.websocket is not None:
             raise ValueError(f"WebSocket {path} is already routed")
+        if isinstance(subprotocols, str):
+            raise TypeError(f"subprotocols is a list of names: subprotocols=[{subprotocols!r}]")
 
         def register(handler: _W) -> _W:
             endpoint.websocket = handler
+            endpoint.subprotocols = None if subprotocols is None else list(subprotocols)
             return handler
 
         return register
+
+    def mount(self, prefix: str, app: Mountable) -> None:
+        """Add a component that brings its own routes, at ``prefix``.
+
+        ``app`` is anything with a ``mount(router, prefix)`` method, such as a
+        :class:`switchboard.realtime.Hub`::
+
+            router.mount("/rt", hub)   # its WebSocket at /rt, its client at /rt/client.js
+        """
+        prefix = prefix.rstrip("/")
+        if prefix and not prefix.startswith("/"):
+            raise ValueError(f"mount prefix must start with '/': {prefix!r}")
+        app.mount(self, prefix)
+
+    def add_metrics(self, source: Callable[[], str]) -> None:
+        """Add ``source()``, Prometheus exposition text, to the server's ``/metrics``."""
+        self.metrics_sources.append(source)
 
     def static(
         self,
@@ -220,6 +255,11 @@ class Router:
             raise HandshakeRejected(f"no WebSocket endpoint at {request.path}", 404)
         request.path_params = found[1]
         return found[0].websocket
+
+    def websocket_subprotocols(self, request: Request) -> Sequence[str] | None:
+        """The subprotocols the WebSocket route for ``request`` requires, if it says."""
+        found = self._find(request.path)
+        return None if found is None else found[0].subprotocols
 
     def dispatch(self, request: Request) -> Response | Awaitable[Response]:
         """Answer a plain HTTP request: the route's response, or 404, 405 or 426.

@@ -31,12 +31,18 @@ for _ext, _type in {
     ".js": "text/javascript",  # RFC 9239
     ".mjs": "text/javascript",
     ".map": "application/json",
+    ".ts": "application/typescript",  # not MPEG transport streams: .d.ts beside .js
     ".woff": "font/woff",
     ".woff2": "font/woff2",
     ".ico": "image/x-icon",
 }.items():
     _TYPES.add_type(_type, _ext)
-_CHARSET_TYPES = {"application/json", "application/manifest+json", "image/svg+xml"}
+_CHARSET_TYPES = {
+    "application/typescript",
+    "application/json",
+    "application/manifest+json",
+    "image/svg+xml",
+}
 
 
 def content_type(name: str) -> str:

@@ -1,0 +1,914 @@
+"""The hub: rooms, events with acks, presence and recovery over ``switchboard.v1``.
+
+A :class:`Hub` is mounted on a :class:`~switchboard.Router` next to the
+application's HTTP routes, on the same port::
+
+    hub = Hub()
+
+    @hub.on_connect
+    async def identify(hello: Hello) -> Identity:
+        user = users.by_token(hello.auth["token"])     # or a cookie: hello.request
+        if user is None:
+            raise Unauthorized("unknown token")
+        return Identity(user.id, {"name": user.name})
+
+    @hub.on("chat.send")
+    async def send(session: Session, data: ChatIn) -> dict:
+        await hub.to(data.room).emit("chat.message", {"from": session.user.id,
+                                                      "text": data.text})
+        return {"ok": True}                          # the ack
+
+    router.mount("/rt", hub)     # the WebSocket at /rt, the JS client at /rt/client.js
+
+Everything that crosses processes goes through the hub's broker
+(:class:`~switchboard.realtime.MemoryBroker` by default); the hub itself only keeps
+this process's sessions and rooms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import inspect
+import logging
+import secrets
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar, get_type_hints
+
+from ..broadcast import Group, broadcast
+from ..protocol.errors import ConnectionClosed
+from ..websocket import WebSocket
+from . import wire
+from .brokers.base import Broker, Position, PresenceChange
+from .brokers.memory import MemoryBroker
+from .errors import HubError, Unavailable
+from .metrics import HubMetrics
+from .payloads import to_json_value, validator
+from .ratelimit import Rate
+from .rooms import LocalRoom, RoomOptions
+from .session import Hello, Identity, Session
+
+if TYPE_CHECKING:
+    from ..server.routing import Router
+
+__all__ = ["Hub", "Emitter", "PresenceEntry"]
+
+logger = logging.getLogger("switchboard.realtime")
+
+WEB = Path(__file__).parent / "web"
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+ConnectHook = Callable[[Hello], "Awaitable[Identity | None] | Identity | None"]
+DisconnectHook = Callable[[Session, str], Any]
+JoinHook = Callable[[Session, str], "Awaitable[bool] | bool"]
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceEntry:
+    """One member of a room: the user's public ``info`` and how many connections
+    they have in the room, across all nodes."""
+
+    info: dict[str, Any]
+    connections: int
+
+
+@dataclass(slots=True)
+class _Handler:
+    fn: Callable[..., Any]
+    takes_data: bool
+    check: Callable[[Any], Any]
+
+
+@dataclass(slots=True)
+class _Detached:
+    """What a closed session leaves behind so it can be resumed."""
+
+    token: str
+    user: str
+    rooms: list[str]
+    expires: float
+
+
+class Emitter:
+    """Where :meth:`Hub.to` and friends point: :meth:`emit` sends there."""
+
+    __slots__ = ("_hub", "_channels")
+
+    def __init__(self, hub: Hub, channels: list[str]) -> None:
+        self._hub = hub
+        self._channels = channels
+
+    async def emit(self, event: str, data: Any = None, *, skip: Session | None = None) -> None:
+        """Emit ``event`` with ``data`` (any JSON value) to every member, except
+        ``skip`` (the sender, say). Serialized and framed once per room.
+
+        A room with history numbers the publication (its offset) and keeps it for
+        recovery. Raises :class:`~switchboard.realtime.Unavailable` when the broker
+        cannot take it (Redis down), ``TypeError`` for data that is not JSON.
+        """
+        await self._hub._publish(self._channels, event, data, skip)
+
+
+class Hub:
+    """Rooms, events with acks, presence and recovery, for clients speaking
+    ``switchboard.v1`` (the browser client served at ``<mount>/client.js``, or
+    :func:`switchboard.realtime.connect`).
+
+    Options, all keyword-only with safe defaults:
+
+    * ``broker``: a :class:`~switchboard.realtime.Broker` (default: in-process).
+    * ``rooms``: :class:`RoomOptions` for every room, or a function of the room's
+      name returning them (history size and age, presence, presence grace).
+    * Limits: ``max_payload`` (64 KiB per message), ``max_depth`` (32 levels of
+      JSON nesting), ``max_rooms`` (100 per session), ``max_pending`` (64 events
+      waiting for their handler per session; beyond, ``rate_limited``).
+    * ``rate``: a :class:`Rate` for each session's events (50/s, bursts of 100;
+      ``None``: no limit); per event with ``on(event, rate=...)``. A session
+      refused ``rate_limit_close_after`` times in a row (default: the burst) is
+      closed with 1008.
+    * Timeouts: ``hello_timeout`` (10 s), ``heartbeat`` (a ping every 10 s) and
+      ``heartbeat_timeout`` (10 s more before a silent session is closed),
+      ``call_timeout`` (10 s for :meth:`Session.call`).
+    * ``resume_window`` (120 s): how long a closed session can be resumed with its
+      rooms; ``dedup_window`` (120 s) and ``dedup_size`` (1,000 keys per user):
+      idempotency keys remembered; ``presence_interval`` (50 ms): presence diffs
+      are batched this long.
+    * ``name``: the ``hub`` label of its metrics.
+    """
+
+    def __init__(
+        self,
+        *,
+        broker: Broker | None = None,
+        rooms: RoomOptions | Callable[[str], RoomOptions] = RoomOptions(),
+        max_payload: int = 64 * 1024,
+        max_depth: int = 32,
+        max_rooms: int = 100,
+        max_pending: int = 64,
+        rate: Rate | None = Rate(50, 100),
+        rate_limit_close_after: int | None = None,
+        hello_timeout: float = 10.0,
+        heartbeat: float = 10.0,
+        heartbeat_timeout: float = 10.0,
+        call_timeout: float = 10.0,
+        resume_window: float = 120.0,
+        dedup_window: float = 120.0,
+        dedup_size: int = 1000,
+        presence_interval: float = 0.05,
+        name: str = "hub",
+    ) -> None:
+        self.broker = broker if broker is not None else MemoryBroker()
+        self._room_options: Callable[[str], RoomOptions] = (
+            (lambda _name: rooms) if isinstance(rooms, RoomOptions) else rooms
+        )
+        self.max_payload = max_payload
+        self.max_depth = max_depth
+        self.max_rooms = max_rooms
+        self.max_pending = max_pending
+        self.rate = rate
+        self.rate_limit_close_after = (
+            rate_limit_close_after
+            if rate_limit_close_after is not None
+            else (rate.burst if rate is not None else 0)
+        )
+        self.hello_timeout = hello_timeout
+        self.heartbeat = heartbeat
+        self.heartbeat_timeout = heartbeat_timeout
+        self.call_timeout = call_timeout
+        self.resume_window = resume_window
+        self.dedup_window = dedup_window
+        self.dedup_size = dedup_size
+        self.presence_interval = presence_interval
+        self.name = name
+        self.metrics = HubMetrics()
+        self._handlers: dict[str, _Handler] = {}
+        self._event_rates: dict[str, Rate] = {}
+        self._on_connect: ConnectHook | None = None
+        self._on_disconnect: DisconnectHook | None = None
+        self._authorize_join: JoinHook | None = None
+        self._sessions: dict[str, Session] = {}
+        self._users: dict[str, dict[str, Session]] = {}
+        self._all = Group()
+        self._local: dict[str, LocalRoom] = {}
+        self._detached: OrderedDict[str, _Detached] = OrderedDict()
+        self._dedup: dict[str, OrderedDict[str, tuple[float, asyncio.Future[Any]]]] = {}
+        self._local_counts: dict[tuple[str, str], int] = {}  # (room, user) -> connections here
+        self._grace: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self._diffs: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        self._diff_timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self._ticker: asyncio.TimerHandle | None = None
+        self._started: asyncio.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]  # set by start()
+
+    # -- registration -------------------------------------------------------------
+
+    def on(self, event: str, *, rate: Rate | None = None) -> Callable[[_F], _F]:
+        """Decorator: ``handler(session, data)`` answers ``event``; its return value
+        (any JSON value, a dataclass, a pydantic model) is the ack.
+
+        The annotation of ``data`` is checked before the handler runs (see
+        :mod:`switchboard.realtime.payloads`); a handler may also take the session
+        alone. ``rate`` limits this event per session, on top of the hub's ``rate``.
+        """
+        wire.check_name(event, "event", wire.MAX_EVENT_NAME)
+        if event in self._handlers:
+            raise ValueError(f"event {event!r} already has a handler")
+
+        def register(fn: _F) -> _F:
+            params = list(inspect.signature(fn).parameters.values())
+            if not 1 <= len(params) <= 2:
+                raise TypeError(f"a handler takes (session) or (session, data), not {fn!r}")
+            takes_data = len(params) == 2
+            check: Callable[[Any], Any] = _identity
+            if takes_data:
+                hints = get_type_hints(fn)
+                check = validator(hints.get(params[1].name, Any))
+            self._handlers[event] = _Handler(fn, takes_data, check)
+            if rate is not None:
+                self._event_rates[event] = rate
+            return fn
+
+        return register
+
+    def on_connect(self, fn: ConnectHook) -> ConnectHook:
+        """Decorator: ``fn(hello) -> Identity | None`` decides who a client is.
+
+        Return ``None`` for an anonymous client (its own user, with no info);
+        raise :class:`~switchboard.realtime.Unauthorized` to refuse it (close 4401).
+        """
+        self._on_connect = fn
+        return fn
+
+    def on_disconnect(self, fn: DisconnectHook) -> DisconnectHook:
+        """Decorator: ``fn(session, reason)`` runs when a session's connection closes."""
+        self._on_disconnect = fn
+        return fn
+
+    def authorize_join(self, fn: JoinHook) -> JoinHook:
+        """Decorator: ``fn(session, room) -> bool`` lets clients join and leave
+        rooms themselves. Without it, only the server moves sessions."""
+        self._authorize_join = fn
+        return fn
+
+    # -- emitting -----------------------------------------------------------------
+
+    def to(self, *rooms: str | Iterable[str]) -> Emitter:
+        """The members of these rooms: ``await hub.to("a", "b").emit(...)``.
+
+        A connection in two of the rooms gets the event once per room, each time
+        with that room's offset, so recovery stays exact per room.
+        """
+        names: list[str] = []
+        for room in rooms:
+            names.extend([room] if isinstance(room, str) else room)
+        return Emitter(
+            self, [f"room:{wire.check_name(n, 'room', wire.MAX_ROOM_NAME)}" for n in names]
+        )
+
+    def to_user(self, user: str) -> Emitter:
+        """Every connection of one user, on every node."""
+        return Emitter(self, [f"user:{user}"])
+
+    def to_session(self, session_id: str) -> Emitter:
+        """One session, on whichever node it is."""
+        return Emitter(self, [f"session:{session_id}"])
+
+    async def emit(self, event: str, data: Any = None, *, skip: Session | None = None) -> None:
+        """Emit ``event`` to every session on every node."""
+        await self._publish(["all"], event, data, skip)
+
+    # -- queries ------------------------------------------------------------------
+
+    @property
+    def sessions(self) -> list[Session]:
+        """The sessions connected to this node."""
+        return list(self._sessions.values())
+
+    def session(self, session_id: str) -> Session | None:
+        """This node's session with that id, if connected."""
+        return self._sessions.get(session_id)
+
+    def members(self, room: str) -> list[Session]:
+        """This node's sessions in ``room``."""
+        local = self._local.get(room)
+        return [] if local is None else list(local.sessions.values())
+
+    def rooms(self) -> list[str]:
+        """The rooms with members on this node."""
+        return list(self._local)
+
+    async def presence(self, room: str) -> dict[str, PresenceEntry]:
+        """Who is in ``room`` across all nodes: ``{user id: PresenceEntry}``."""
+        members = await self._broker_call(self.broker.presence(room))
+        return {user: PresenceEntry(info, n) for user, (info, n) in members.items()}
+
+    async def position(self, room: str) -> Position | None:
+        """The room's stream position (``None`` for a room without history)."""
+        policy = self._room_options(room).history
+        if policy is None:
+            return None
+        return (await self._broker_call(self.broker.recover(room, None, policy))).position
+
+    def health(self) -> dict[str, Any]:
+        """The broker's status, for ``/healthz``."""
+        return self.broker.status()
+
+    # -- serving ------------------------------------------------------------------
+
+    def mount(self, router: Router, prefix: str) -> None:
+        """Add the hub to ``router`` at ``prefix`` (see :meth:`Router.mount`): the
+        WebSocket endpoint itself, and the browser client at ``<prefix>/client.js``
+        with its types at ``<prefix>/client.d.ts``."""
+        router.websocket(prefix or "/", subprotocols=[wire.SUBPROTOCOL])(self.serve)
+        router.static(prefix, WEB, max_age=0, index=None)
+        router.add_metrics(self.render_metrics)
+
+    async def start(self) -> None:
+        """Start the broker and the heartbeat; the first connection does it if needed."""
+        if self._started is None:
+            self._loop = asyncio.get_running_loop()
+            self._started = self._loop.create_future()
+            try:
+                await self.broker.start(self._deliver)
+            except BaseException as exc:
+                self._started.set_exception(exc)
+                self._started = None
+                raise
+            self._started.set_result(None)
+            self._ticker = self._loop.call_later(self.heartbeat, self._tick)
+        await asyncio.shield(self._started)
+
+    async def close(self) -> None:
+        """Stop the heartbeat and the broker (the server closes the connections)."""
+        for handle in (self._ticker, self._diff_timer, *self._grace.values()):
+            if handle is not None:
+                handle.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._started is not None:
+            await self.broker.close()
+            self._started = None
+
+    async def serve(self, ws: WebSocket) -> None:
+        """The WebSocket handler: one session, from hello to close."""
+        await self.start()
+        session = await self._open(ws)
+        if session is None:
+            return
+        reason = "closed"
+        try:
+            await self._read(session)
+        except ConnectionClosed:
+            pass
+        finally:
+            closed = ws.protocol.closed_exception()
+            reason = f"{closed.code} {closed.reason}".strip()
+            await self._close_session(session, reason)
+
+    def render_metrics(self) -> str:
+        """The hub's metrics in the Prometheus text format (added to ``/metrics``)."""
+        gauges = {
+            "sessions": len(self._sessions),
+            "rooms": len(self._local),
+            "members": sum(len(room.sessions) for room in self._local.values()),
+        }
+        return self.metrics.render(self.name, gauges, self.broker.status())
+
+    # -- opening and closing sessions ---------------------------------------------
+
+    async def _open(self, ws: WebSocket) -> Session | None:
+        """Read the hello, identify the client, welcome it; None when refused."""
+        try:
+            first = await asyncio.wait_for(ws.recv(), self.hello_timeout)
+        except asyncio.TimeoutError:
+            await ws.close(wire.CLOSE_TIMEOUT, f"no hello within {self.hello_timeout:g} s")
+            return None
+        try:
+            if not isinstance(first, str):
+                raise wire.MessageError("the first message must be a text frame")
+            hello = wire.decode(first, max_payload=self.max_payload, max_depth=self.max_depth)
+            if hello["t"] != "hello":
+                raise wire.MessageError(f"the first message must be a hello, not {hello['t']!r}")
+            if hello.get("v") != wire.VERSION:
+                raise wire.MessageError(f"unsupported version {hello.get('v')!r}: this is v1")
+        except wire.MessageError as exc:
+            await ws.close(wire.CLOSE_PROTOCOL_ERROR, _reason(f"protocol error: {exc}"))
+            return None
+        assert ws.request is not None
+        try:
+            result = (
+                self._on_connect(Hello(ws.request, hello.get("auth"))) if self._on_connect else None
+            )
+            if inspect.isawaitable(result):
+                result = await result
+            if result is not None and not isinstance(result, Identity):
+                raise TypeError(f"on_connect must return an Identity or None, not {result!r}")
+        except HubError as exc:  # Unauthorized, Rejected: the application's words
+            self.metrics.refused += 1
+            await ws.close(wire.CLOSE_UNAUTHORIZED, _reason(f"unauthorized: {exc.message}"))
+            return None
+        except Exception:
+            logger.exception("on_connect failed for %s", ws.remote_address)
+            await ws.close(1011, "internal error")
+            return None
+        if ws.state.name != "OPEN":
+            return None
+        session, rooms, resumed = self._session_for(ws, result, hello.get("session"))
+        for name in result.rooms if result is not None else ():
+            if name not in rooms:
+                rooms.append(name)
+        del rooms[self.max_rooms :]
+        session._send_frame(
+            wire.dumps(
+                {
+                    "t": "welcome",
+                    "v": wire.VERSION,
+                    "session": {"id": session.id, "token": session.token},
+                    "resumed": resumed,
+                    "user": {"id": session.user.id, "info": session.user.info},
+                    "rooms": rooms,
+                    "heartbeat": {"interval": self.heartbeat, "timeout": self.heartbeat_timeout},
+                    "limits": {"max_payload": self.max_payload},
+                }
+            )
+        )
+        self.metrics.sessions_opened += 1
+        positions = _positions(hello.get("rooms"))
+        for name in rooms:
+            try:
+                await self._join(session, name, positions.get(name))
+            except (HubError, ValueError) as exc:
+                logger.warning("could not put %s in room %r: %s", session, name, exc)
+        return session
+
+    def _session_for(
+        self, ws: WebSocket, identity: Identity | None, resume: Any
+    ) -> tuple[Session, list[str], bool]:
+        """A new session, or the one the client asks to resume, with its rooms."""
+        rooms: list[str] = []
+        sid = token = None
+        resumed = False
+        if isinstance(resume, dict):
+            old_id, old_token = resume.get("id"), resume.get("token")
+            if isinstance(old_id, str) and isinstance(old_token, str):
+                live = self._sessions.get(old_id)
+                if live is not None and hmac.compare_digest(live.token, old_token):
+                    # The old connection is not known to be dead yet: this one replaces it.
+                    self._detach(live, "replaced by a new connection")
+                    self._spawn(live.close(1000, "replaced by a new connection"))
+                detached = self._detached.get(old_id)
+                user = identity.id if identity is not None else old_id
+                if (
+                    detached is not None
+                    and hmac.compare_digest(detached.token, old_token)
+                    and detached.user == user
+                ):
+                    del self._detached[old_id]
+                    sid, token, rooms = old_id, detached.token, list(detached.rooms)
+                    resumed = True
+                    self.metrics.resumed += 1
+        if sid is None or token is None:
+            sid, token = f"s-{secrets.token_urlsafe(12)}", secrets.token_urlsafe(18)
+        session = Session(self, ws, sid, token, identity or Identity(sid))
+        self._sessions[sid] = session
+        self._users.setdefault(session.user.id, {})[sid] = session
+        self._all.add(ws)
+        return session, rooms, resumed
+
+    def _detach(self, session: Session, reason: str) -> list[str] | None:
+        """Forget a session at once (its rooms are left by :meth:`_close_session`);
+        keep what resuming it needs. None when it was detached already."""
+        if self._sessions.get(session.id) is not session:
+            return None
+        del self._sessions[session.id]
+        mine = self._users.get(session.user.id)
+        if mine is not None:
+            mine.pop(session.id, None)
+            if not mine:
+                del self._users[session.user.id]
+        self._all.discard(session.ws)
+        session._closed()
+        rooms = list(session.rooms)
+        self._detached[session.id] = _Detached(
+            session.token, session.user.id, rooms, self._loop.time() + self.resume_window
+        )
+        self._detached.move_to_end(session.id)
+        for name in rooms:
+            self._spawn(self._leave(session, name, notify=False, grace=True))
+        return rooms
+
+    async def _close_session(self, session: Session, reason: str) -> None:
+        if self._detach(session, reason) is None:
+            return
+        if session._worker is not None:
+            session._worker.cancel()
+        if self._on_disconnect is not None:
+            try:
+                result = self._on_disconnect(session, reason)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                logger.exception("on_disconnect failed for %s", session)
+
+    # -- reading ------------------------------------------------------------------
+
+    async def _read(self, session: Session) -> None:
+        ws = session.ws
+        loop = self._loop
+        max_payload, max_depth = self.max_payload, self.max_depth
+        async for item in ws:
+            now = loop.time()
+            session.last_seen = now
+            message: dict[str, Any] | None = None
+            try:
+                if not isinstance(item, str):
+                    raise wire.MessageError("binary frames are not part of switchboard.v1")
+                message = wire.decode(item, max_payload=max_payload, max_depth=max_depth)
+                session._receive(message, now)
+            except wire.MessageError as exc:
+                self._bad_message(session, message, exc, now)
+
+    def _bad_message(
+        self, session: Session, message: dict[str, Any] | None, exc: wire.MessageError, now: float
+    ) -> None:
+        """Answer a frame that could not be carried out, and count it against the
+        session's rate limit: garbage floods are closed like event floods."""
+        self.metrics.error(exc.code)
+        bucket = session._bucket
+        if (
+            bucket is not None
+            and bucket.take(now)
+            and bucket.refusals > self.rate_limit_close_after
+        ):
+            self._spawn(session.close(wire.CLOSE_RATE_LIMIT, "rate limit exceeded"))
+            return
+        request_id = message.get("id") if message is not None else None
+        error = {"code": exc.code, "message": str(exc)}
+        if type(request_id) is int and 0 <= request_id < 2**53:
+            session._send_frame(wire.error_ack_frame(request_id, error))
+        else:
+            session._send_frame(wire.dumps({"t": "error", **error}))
+
+    async def _run_handler(
+        self, session: Session, event: str, message: dict[str, Any], arrived: float
+    ) -> None:
+        """Run an emit's handler and send its ack (the worker calls this in order)."""
+        request_id = wire.request_id(message)
+        key = message.get("key")
+        future: asyncio.Future[Any] | None = None
+        try:
+            handler = self._handlers.get(event)
+            if handler is None:
+                raise HubError(f"no handler for event {event!r}", code="unknown_event")
+            if key is not None:
+                if not isinstance(key, str) or not 0 < len(key) <= wire.MAX_KEY:
+                    raise HubError(
+                        f'"key" must be a string of 1 to {wire.MAX_KEY} characters',
+                        code="bad_message",
+                    )
+                seen = self._remembered(session.user.id, key)
+                if seen is not None:  # a retry: answer as the first time, do nothing
+                    kind, value = await asyncio.shield(seen)
+                    if request_id is not None:
+                        session._send_frame(_ack(request_id, kind, value))
+                    return
+                future = self._remember(session.user.id, key)
+            data = handler.check(message.get("data")) if handler.takes_data else None
+            result = handler.fn(session, data) if handler.takes_data else handler.fn(session)
+            if inspect.isawaitable(result):
+                result = await result
+            outcome: tuple[str, Any] = ("data", wire.dumps(to_json_value(result)))
+        except HubError as exc:
+            self.metrics.error(exc.code)
+            outcome = ("error", exc.to_wire())
+        except Exception:
+            logger.exception("handler for %r failed (%s)", event, session)
+            self.metrics.error("internal")
+            outcome = ("error", {"code": "internal", "message": "internal error"})
+            if future is not None:  # a retry may succeed: do not remember this failure
+                self._forget(session.user.id, key)
+        if future is not None and not future.done():
+            future.set_result(outcome)
+        if request_id is not None and not session.closed:
+            session._send_frame(_ack(request_id, *outcome))
+            self.metrics.ack_latency(self._loop.time() - arrived)
+
+    def _remembered(self, user: str, key: str) -> asyncio.Future[Any] | None:
+        window = self._dedup.get(user)
+        entry = None if window is None else window.get(key)
+        if entry is None or entry[0] < self._loop.time():
+            return None
+        return entry[1]
+
+    def _remember(self, user: str, key: str) -> asyncio.Future[Any]:
+        window = self._dedup.setdefault(user, OrderedDict())
+        future: asyncio.Future[Any] = self._loop.create_future()
+        window[key] = (self._loop.time() + self.dedup_window, future)
+        window.move_to_end(key)
+        while len(window) > self.dedup_size:
+            window.popitem(last=False)
+        return future
+
+    def _forget(self, user: str, key: Any) -> None:
+        window = self._dedup.get(user)
+        if window is not None:
+            window.pop(key, None)
+
+    async def _client_room_request(
+        self, session: Session, kind: str, message: dict[str, Any]
+    ) -> None:
+        """A client's join or leave: allowed by ``authorize_join``, answered by an ack."""
+        request_id = wire.request_id(message)
+        try:
+            name = wire.check_name(message.get("room"), "room", wire.MAX_ROOM_NAME)
+            allowed = False
+            if self._authorize_join is not None:
+                verdict = self._authorize_join(session, name)
+                allowed = bool(await verdict if inspect.isawaitable(verdict) else verdict)
+            if not allowed:
+                raise HubError(f"{kind} {name!r} is not allowed", code="not_allowed")
+            if kind == "join":
+                since = _position(message.get("offset"), message.get("epoch"))
+                info: Any = await self._join(session, name, since)
+            else:
+                await self._leave(session, name)
+                info = {"room": name}
+            outcome: tuple[str, Any] = ("data", wire.dumps(info))
+        except wire.MessageError as exc:
+            outcome = ("error", {"code": exc.code, "message": str(exc)})
+        except HubError as exc:
+            outcome = ("error", exc.to_wire())
+        except Exception:
+            logger.exception("%s %s failed", kind, session)
+            outcome = ("error", {"code": "internal", "message": "internal error"})
+        if outcome[0] == "error":
+            self.metrics.error(outcome[1]["code"])
+        if request_id is not None:
+            session._send_frame(_ack(request_id, *outcome))
+
+    # -- rooms --------------------------------------------------------------------
+
+    async def _join(self, session: Session, name: str, since: Position | None) -> dict[str, Any]:
+        """Put a session in a room: ``joined``, the missed publications, then live ones."""
+        wire.check_name(name, "room", wire.MAX_ROOM_NAME)
+        if session.closed:
+            raise HubError("the session is closed", code="disconnected")
+        if name in session.rooms:
+            return {"room": name, "recovered": None}
+        if len(session.rooms) >= self.max_rooms:
+            raise HubError(f"already in {self.max_rooms} rooms", code="too_many_rooms")
+        room = self._local.get(name)
+        if room is None:
+            room = self._local[name] = LocalRoom(name, self._room_options(name))
+            await self._broker_call(self.broker.subscribe(f"room:{name}"))
+        session.rooms.add(name)
+        room.sessions[session.id] = session
+        policy = room.options.history
+        info: dict[str, Any] = {"room": name, "recovered": None}
+        if policy is not None:
+            room.recovering[session.id] = []
+            try:
+                recovery = await self._broker_call(self.broker.recover(name, since, policy))
+            finally:
+                buffered = room.recovering.pop(session.id, [])
+            if session.closed or name not in session.rooms:
+                return info
+            info = {"room": name, **recovery.position.to_wire(), "recovered": recovery.recovered}
+            session._send_frame(wire.dumps({"t": "joined", **info}))
+            last = since.offset if recovery.recovered and since else recovery.position.offset
+            for offset, frame in recovery.frames:
+                session._send_frame(frame)
+                last = offset
+            for offset, frame in buffered:  # published while we were reading history
+                if offset > last:
+                    session._send_frame(frame)
+                    last = offset
+            if recovery.recovered is not None:
+                outcome = "recovered" if recovery.recovered else "not_recovered"
+                self.metrics.recoveries[outcome] += 1
+        else:
+            session._send_frame(wire.dumps({"t": "joined", **info}))
+        room.group.add(session.ws)
+        if room.options.presence:
+            await self._presence_add(name, session)
+            members = await self._broker_call(self.broker.presence(name))
+            state = {user: {"info": entry[0]} for user, entry in members.items()}
+            session._send_frame(wire.dumps({"t": "presence", "room": name, "state": state}))
+        return info
+
+    async def _leave(
+        self, session: Session, name: str, *, notify: bool = True, grace: bool = False
+    ) -> None:
+        if name not in session.rooms:
+            return
+        session.rooms.discard(name)
+        room = self._local.get(name)
+        if room is None:
+            return
+        room.sessions.pop(session.id, None)
+        room.recovering.pop(session.id, None)
+        room.group.discard(session.ws)
+        if not room.sessions:
+            del self._local[name]
+            await self._broker_call(self.broker.unsubscribe(f"room:{name}"))
+        if notify and not session.closed:
+            session._send_frame(wire.dumps({"t": "left", "room": name}))
+        if room.options.presence:
+            await self._presence_remove(name, session, room.options.presence_grace if grace else 0)
+
+    def _deliver(self, channel: str, frame: str, skip: str | None, offset: int) -> None:
+        """The broker hands a publication to this node's members of ``channel``."""
+        kind, _, name = channel.partition(":")
+        skip_ws = None
+        if kind == "room":
+            room = self._local.get(name)
+            if room is None:
+                return
+            if skip is not None:
+                skipped = room.sessions.get(skip)
+                skip_ws = None if skipped is None else skipped.ws
+            sent = broadcast(room.group, frame, skip=skip_ws)
+            if offset and room.recovering:
+                for buffered in room.recovering.values():
+                    buffered.append((offset, frame))
+        elif kind == "all":
+            if skip is not None:
+                skipped = self._sessions.get(skip)
+                skip_ws = None if skipped is None else skipped.ws
+            sent = broadcast(self._all, frame, skip=skip_ws)
+        elif kind == "user":
+            sessions = self._users.get(name, {})
+            sent = broadcast([s.ws for s in sessions.values() if s.id != skip], frame)
+        elif kind == "session":
+            target = self._sessions.get(name)
+            sent = 0 if target is None else broadcast((target.ws,), frame)
+        else:
+            logger.warning("publication on unknown channel %r dropped", channel)
+            return
+        self.metrics.deliveries += sent
+
+    async def _publish(
+        self, channels: list[str], event: str, data: Any, skip: Session | None
+    ) -> None:
+        wire.check_name(event, "event", wire.MAX_EVENT_NAME)
+        try:
+            data_json = wire.dumps(data)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"event data is not JSON: {exc}") from None
+        await self.start()
+        skip_id = None if skip is None else skip.id
+        for channel in channels:
+            kind, _, name = channel.partition(":")
+            policy = self._room_options(name).history if kind == "room" else None
+            if policy is not None:
+                await self._broker_call(
+                    self.broker.publish_event(name, event, data_json, policy, skip=skip_id)
+                )
+            else:
+                frame = wire.event_frame(event, data_json, name if kind == "room" else None)
+                await self._broker_call(self.broker.publish(channel, frame, skip=skip_id))
+            self.metrics.event_out(event)
+
+    async def _broker_call(self, call: Awaitable[_T]) -> _T:
+        """Await a broker operation; its failure becomes :class:`Unavailable`."""
+        try:
+            return await call
+        except HubError:
+            raise
+        except Exception as exc:
+            logger.warning("broker %s failed: %s", type(self.broker).__name__, exc)
+            raise Unavailable(f"the broker is unavailable: {exc}") from exc
+
+    # -- presence -----------------------------------------------------------------
+
+    async def _presence_add(self, room: str, session: Session) -> None:
+        user = session.user
+        key = (room, user.id)
+        count = self._local_counts[key] = self._local_counts.get(key, 0) + 1
+        timer = self._grace.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        change = await self._broker_call(self.broker.presence_set(room, user.id, user.info, count))
+        if change == PresenceChange.APPEARED:
+            self._queue_diff(room, user.id, {"info": user.info}, joined=True)
+
+    async def _presence_remove(self, room: str, session: Session, grace: float) -> None:
+        user = session.user
+        key = (room, user.id)
+        count = self._local_counts.get(key, 0) - 1
+        if count > 0:
+            self._local_counts[key] = count
+            await self._broker_call(self.broker.presence_set(room, user.id, user.info, count))
+            return
+        self._local_counts.pop(key, None)
+        if grace > 0:
+            self._grace[key] = self._loop.call_later(grace, self._grace_over, room, user)
+        else:
+            await self._presence_gone(room, user)
+
+    def _grace_over(self, room: str, user: Identity) -> None:
+        self._grace.pop((room, user.id), None)
+        if (room, user.id) not in self._local_counts:
+            self._spawn(self._presence_gone(room, user))
+
+    async def _presence_gone(self, room: str, user: Identity) -> None:
+        change = await self._broker_call(self.broker.presence_set(room, user.id, user.info, 0))
+        if change == PresenceChange.DISAPPEARED:
+            self._queue_diff(room, user.id, {"info": user.info}, joined=False)
+
+    def _queue_diff(self, room: str, user: str, entry: dict[str, Any], *, joined: bool) -> None:
+        joins, leaves = self._diffs.setdefault(room, ({}, {}))
+        if joined:
+            leaves.pop(user, None)
+            joins[user] = entry
+        elif joins.pop(user, None) is None:
+            leaves[user] = entry
+        if self._diff_timer is None:
+            self._diff_timer = self._loop.call_later(self.presence_interval, self._flush_diffs)
+
+    def _flush_diffs(self) -> None:
+        self._diff_timer = None
+        diffs, self._diffs = self._diffs, {}
+        for room, (joins, leaves) in diffs.items():
+            if joins or leaves:
+                frame = wire.dumps(
+                    {"t": "presence", "room": room, "joins": joins, "leaves": leaves}
+                )
+                self._spawn(self._broker_call(self.broker.publish(f"room:{room}", frame)))
+
+    # -- housekeeping -------------------------------------------------------------
+
+    def _tick(self) -> None:
+        """Every ``heartbeat`` seconds: ping everyone (one frame, one broadcast),
+        close the silent, forget what expired."""
+        now = self._loop.time()
+        self._ticker = self._loop.call_later(self.heartbeat, self._tick)
+        broadcast(self._all, wire.PING)
+        deadline = now - self.heartbeat - self.heartbeat_timeout
+        for session in list(self._sessions.values()):
+            if session.last_seen < deadline:
+                logger.info("heartbeat timeout: closing %s", session)
+                self._spawn(session.close(wire.CLOSE_TIMEOUT, "heartbeat timeout"))
+        detached = self._detached
+        while detached and next(iter(detached.values())).expires < now:
+            detached.popitem(last=False)
+        for user, window in list(self._dedup.items()):
+            while window and next(iter(window.values()))[0] < now:
+                window.popitem(last=False)
+            if not window:
+                del self._dedup[user]
+
+    def _spawn(self, awaitable: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(awaitable)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Future[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            if not isinstance(exc, (ConnectionClosed, Unavailable)):
+                logger.error("background task failed", exc_info=exc)
+
+
+_T = TypeVar("_T")
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _reason(text: str) -> str:
+    """A close reason: at most 123 bytes of UTF-8."""
+    return text.encode()[:123].decode(errors="ignore")
+
+
+def _ack(request_id: int, kind: str, value: Any) -> str:
+    return (
+        wire.ack_frame(request_id, value)
+        if kind == "data"
+        else wire.error_ack_frame(request_id, value)
+    )
+
+
+def _position(offset: Any, epoch: Any) -> Position | None:
+    if type(offset) is int and offset >= 0 and isinstance(epoch, str):
+        return Position(offset, epoch)
+    return None
+
+
+def _positions(rooms: Any) -> dict[str, Position]:
+    """The positions of a hello's ``rooms``; malformed entries count as none."""
+    if not isinstance(rooms, dict):
+        return {}
+    positions = {}
+    for name, where in rooms.items():
+        if isinstance(where, dict):
+            position = _position(where.get("offset"), where.get("epoch"))
+            if position is not None:
+                positions[name] = position
+    return positions

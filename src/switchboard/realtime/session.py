@@ -1,0 +1,251 @@
+"""A session: one client connected to the hub, as the server sees it.
+
+Handlers get the :class:`Session` that sent the event. It says who the client is
+(``user``), where it is (``rooms``), and lets the server talk to it alone
+(``emit``, ``call``), move it (``join``, ``leave``) or close it. A session that
+reconnects within the hub's ``resume_window`` keeps its id and its rooms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..broadcast import broadcast
+from ..protocol.http11 import Request
+from ..websocket import WebSocket
+from . import wire
+from .errors import AckTimeout, Disconnected, HubError, RateLimited
+from .ratelimit import TokenBucket
+
+if TYPE_CHECKING:
+    from .hub import Hub
+
+__all__ = ["Session", "Identity", "Hello"]
+
+logger = logging.getLogger("switchboard.realtime")
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a client is, as ``on_connect`` decides: a user ``id``, public ``info``
+    (shown in presence: a display name, say) and ``rooms`` to join at once.
+
+    A user with several connections (tabs, devices) is one member in presence.
+    """
+
+    id: str
+    info: dict[str, Any] = field(default_factory=dict)
+    rooms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """What ``on_connect`` gets: the HTTP handshake ``request`` (headers, cookies,
+    query) and the client's ``auth`` payload (any JSON, or ``None``)."""
+
+    request: Request
+    auth: Any
+
+
+class Session:
+    """One connected client. Do not create it: the hub passes it to handlers."""
+
+    __slots__ = (
+        "id",
+        "token",
+        "user",
+        "ws",
+        "rooms",
+        "data",
+        "last_seen",
+        "_hub",
+        "_calls",
+        "_next_call",
+        "_queue",
+        "_worker",
+        "_bucket",
+        "_event_buckets",
+    )
+
+    def __init__(self, hub: Hub, ws: WebSocket, sid: str, token: str, user: Identity) -> None:
+        self.id = sid
+        self.token = token
+        #: Who this is (from ``on_connect``; an anonymous session is its own user).
+        self.user = user
+        #: The underlying WebSocket.
+        self.ws = ws
+        #: The rooms the session is in.
+        self.rooms: set[str] = set()
+        #: Free for the application: anything it wants to keep with the session.
+        self.data: dict[str, Any] = {}
+        self.last_seen = hub._loop.time()
+        self._hub = hub
+        self._calls: dict[int, asyncio.Future[Any]] = {}
+        self._next_call = 0
+        self._queue: deque[tuple[Any, dict[str, Any], float]] = deque()
+        self._worker: asyncio.Task[None] | None = None
+        self._bucket = None if hub.rate is None else TokenBucket(hub.rate, self.last_seen)
+        self._event_buckets: dict[str, TokenBucket] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Session {self.id} user={self.user.id!r} rooms={len(self.rooms)}>"
+
+    @property
+    def request(self) -> Request:
+        """The HTTP request that opened the WebSocket."""
+        assert self.ws.request is not None
+        return self.ws.request
+
+    @property
+    def closed(self) -> bool:
+        return self.ws._closed.done()
+
+    # -- the application's API ----------------------------------------------------
+
+    async def emit(self, event: str, data: Any = None) -> None:
+        """Send ``event`` to this connection alone (no ack; see :meth:`call`)."""
+        wire.check_name(event, "event", wire.MAX_EVENT_NAME)
+        self._send_frame(wire.event_frame(event, wire.dumps(data)))
+
+    async def call(self, event: str, data: Any = None, *, timeout: float | None = None) -> Any:
+        """Ask the client: send ``event`` and return its handler's reply.
+
+        Raises :class:`~switchboard.realtime.AckTimeout` after ``timeout`` seconds
+        (the hub's ``call_timeout`` by default),
+        :class:`~switchboard.realtime.Disconnected` if the connection closes first,
+        or the client's error (:class:`~switchboard.realtime.HubError`, e.g.
+        ``unknown_event``, ``rejected``).
+        """
+        wire.check_name(event, "event", wire.MAX_EVENT_NAME)
+        if self.closed:
+            raise Disconnected("the session is closed")
+        self._next_call += 1
+        call_id = self._next_call
+        future: asyncio.Future[Any] = self._hub._loop.create_future()
+        self._calls[call_id] = future
+        frame = wire.dumps({"t": "call", "id": call_id, "event": event, "data": data})
+        self._send_frame(frame)
+        limit = self._hub.call_timeout if timeout is None else timeout
+        try:
+            return await asyncio.wait_for(future, limit)
+        except asyncio.TimeoutError:
+            raise AckTimeout(f"no reply to {event!r} within {limit} s") from None
+        finally:
+            self._calls.pop(call_id, None)
+
+    async def join(self, room: str) -> None:
+        """Put the session in ``room`` (the client is told with a ``joined`` message)."""
+        await self._hub._join(self, room, None)
+
+    async def leave(self, room: str) -> None:
+        """Take the session out of ``room``."""
+        await self._hub._leave(self, room)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the connection. Codes 4400-4499 tell the client not to reconnect
+        (4403 "kicked", say); others let it come back."""
+        await self.ws.close(code, reason)
+
+    # -- what the hub calls -------------------------------------------------------
+
+    def _send_frame(self, frame: str) -> None:
+        """Queue a frame for this client without waiting (slow readers are closed by
+        the write budget, as for room emits)."""
+        broadcast((self.ws,), frame)
+
+    def _receive(self, message: dict[str, Any], now: float) -> None:
+        """Handle one decoded message from the client (in the read loop: never waits)."""
+        kind = message["t"]
+        if kind == "emit":
+            self._receive_emit(message, now)
+        elif kind == "ack":
+            self._receive_ack(message)
+        elif kind == "pong":
+            pass
+        elif kind == "join" or kind == "leave":
+            self._enqueue(kind, message, now)
+        else:
+            raise wire.MessageError(f"unexpected message type {kind!r}")
+
+    def _receive_emit(self, message: dict[str, Any], now: float) -> None:
+        hub = self._hub
+        event = wire.check_name(message.get("event"), "event", wire.MAX_EVENT_NAME)
+        request_id = wire.request_id(message)
+        hub.metrics.event_in(event)
+        wait = self._rate_check(event, now)
+        if wait:
+            hub.metrics.rate_limited += 1
+            limit = hub.rate_limit_close_after
+            if self._bucket is not None and self._bucket.refusals > limit:
+                logger.warning("rate limit exceeded by %s: closing", self)
+                self.ws._fail(wire.CLOSE_RATE_LIMIT, "rate limit exceeded")
+                return
+            if request_id is not None:
+                self._send_error(request_id, RateLimited(retry_after=wait))
+            return
+        if len(self._queue) >= hub.max_pending:
+            hub.metrics.rate_limited += 1
+            if request_id is not None:
+                self._send_error(
+                    request_id, RateLimited("too many events waiting", retry_after=0.1)
+                )
+            return
+        self._enqueue(event, message, now)
+
+    def _rate_check(self, event: str, now: float) -> float:
+        """Seconds to wait before this event is allowed (0.0: go ahead)."""
+        wait = 0.0 if self._bucket is None else self._bucket.take(now)
+        rate = self._hub._event_rates.get(event)
+        if rate is not None and not wait:
+            buckets = self._event_buckets
+            if buckets is None:
+                buckets = self._event_buckets = {}
+            bucket = buckets.get(event)
+            if bucket is None:
+                bucket = buckets[event] = TokenBucket(rate, now)
+            wait = bucket.take(now)
+        return wait
+
+    def _enqueue(self, what: Any, message: dict[str, Any], now: float) -> None:
+        """Run requests one at a time, in the order they came: a chat's messages stay
+        in order even when a handler awaits. Acks and pongs do not queue."""
+        self._queue.append((what, message, now))
+        if self._worker is None:
+            self._worker = asyncio.ensure_future(self._work())
+
+    async def _work(self) -> None:
+        hub = self._hub
+        try:
+            while self._queue:
+                what, message, arrived = self._queue.popleft()
+                if what == "join" or what == "leave":
+                    await hub._client_room_request(self, what, message)
+                else:
+                    await hub._run_handler(self, what, message, arrived)
+        finally:
+            self._worker = None
+
+    def _receive_ack(self, message: dict[str, Any]) -> None:
+        call_id = wire.request_id(message)
+        future = None if call_id is None else self._calls.get(call_id)
+        if future is None or future.done():
+            return  # a late or unknown reply: the caller gave up already
+        if "error" in message:
+            future.set_exception(HubError.from_wire(message["error"]))
+        else:
+            future.set_result(message.get("data"))
+
+    def _send_error(self, request_id: int, error: HubError) -> None:
+        self._hub.metrics.error(error.code)
+        self._send_frame(wire.error_ack_frame(request_id, error.to_wire()))
+
+    def _closed(self) -> None:
+        """The connection is gone: fail pending calls."""
+        for future in self._calls.values():
+            if not future.done():
+                future.set_exception(Disconnected("the connection closed"))
+        self._calls.clear()

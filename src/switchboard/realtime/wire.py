@@ -1,0 +1,137 @@
+"""The ``switchboard.v1`` wire format: JSON objects in text frames.
+
+docs/realtime-protocol.md is the specification; this module holds its names and
+builds and checks its messages, for the hub and the Python client alike. Frames
+that go to many receivers (room events) are built once, by string concatenation
+around the data serialized once, so a publication costs one ``json.dumps``
+whatever the number of receivers.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = [
+    "SUBPROTOCOL",
+    "VERSION",
+    "MessageError",
+    "decode",
+    "dumps",
+    "event_frame",
+    "ack_frame",
+    "error_ack_frame",
+    "check_name",
+]
+
+SUBPROTOCOL = "switchboard.v1"
+VERSION = 1
+
+# Close codes (see the protocol page). 4400-4499: the client must not reconnect.
+CLOSE_PROTOCOL_ERROR = 4400
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_TIMEOUT = 4408
+CLOSE_RATE_LIMIT = 1008
+
+PING = '{"t":"ping"}'
+PONG = '{"t":"pong"}'
+
+MAX_ROOM_NAME = 200
+MAX_EVENT_NAME = 100
+MAX_KEY = 100
+
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON, UTF-8 kept as is (smaller frames), NaN refused."""
+    return _encoder.encode(value)
+
+
+class MessageError(ValueError):
+    """A frame is not a valid message; ``code`` is the wire error code."""
+
+    def __init__(self, message: str, code: str = "bad_message") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def decode(text: str, *, max_payload: int, max_depth: int) -> dict[str, Any]:
+    """Parse one frame into its message object, enforcing the size and depth limits."""
+    if len(text) > max_payload:
+        raise MessageError(
+            f"message too large: {len(text)} characters; the limit is {max_payload}", "too_large"
+        )
+    try:
+        message = json.loads(text)
+    except RecursionError:
+        raise MessageError(f"nested deeper than {max_depth}", "too_large") from None
+    except ValueError as exc:
+        raise MessageError(f"not JSON: {exc}") from None
+    if not isinstance(message, dict):
+        raise MessageError(f"a message is a JSON object, not {type(message).__name__}")
+    if not isinstance(message.get("t"), str):
+        raise MessageError('a message needs a string "t" member (its type)')
+    if _depth_over(message, max_depth):
+        raise MessageError(f"nested deeper than {max_depth}", "too_large")
+    return message
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests containers deeper than ``limit`` (iterative, no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, (dict, list)))
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item if isinstance(v, (dict, list)))
+    return False
+
+
+def check_name(value: object, what: str, limit: int) -> str:
+    """A room or event name: a string of 1 to ``limit`` characters, no control characters."""
+    if not isinstance(value, str):
+        raise MessageError(f"{what} must be a string, not {type(value).__name__}")
+    if not 0 < len(value) <= limit:
+        raise MessageError(f"{what} must have 1 to {limit} characters, not {len(value)}")
+    if not value.isprintable():
+        raise MessageError(f"{what} must not contain control characters")
+    return value
+
+
+def event_frame(
+    event: str,
+    data_json: str,
+    room: str | None = None,
+    offset: int = 0,
+    epoch: str | None = None,
+) -> str:
+    """An ``event`` message around data already serialized (once per publication)."""
+    head = f'{{"t":"event","event":{dumps(event)}'
+    if room is not None:
+        head += f',"room":{dumps(room)}'
+        if epoch is not None:
+            head += f',"offset":{offset},"epoch":{dumps(epoch)}'
+    return f'{head},"data":{data_json}}}'
+
+
+def ack_frame(request_id: int, data_json: str) -> str:
+    return f'{{"t":"ack","id":{request_id},"data":{data_json}}}'
+
+
+def error_ack_frame(request_id: int, error: dict[str, Any]) -> str:
+    return dumps({"t": "ack", "id": request_id, "error": error})
+
+
+def request_id(message: dict[str, Any]) -> int | None:
+    """The message's correlation id, if it has a valid one."""
+    value = message.get("id")
+    if value is None:
+        return None
+    if type(value) is not int or not 0 <= value < 2**53:
+        raise MessageError('"id" must be an integer from 0 to 2**53 - 1')
+    return value
