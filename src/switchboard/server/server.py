@@ -150,6 +150,7 @@ class Server:
 
     def _metrics(self, request: Request) -> Response:
         text = self.metrics.render(self.connections, len(self._http))
+        text += "".join(source() for source in self.router.metrics_sources)
         return Response(200, headers=Headers({"Content-Type": CONTENT_TYPE}), body=text.encode())
 
     def check_origin(self, request: Request) -> None:
@@ -172,6 +173,16 @@ class Server:
 
     def choose_subprotocol(self, request: Request) -> str | None:
         offered = handshake.parse_subprotocols(request)
+        required = self.router.websocket_subprotocols(request)
+        if required is not None:  # the route speaks only these
+            chosen = handshake.select_subprotocol(offered, required)
+            if chosen is None:
+                raise HandshakeRejected(
+                    f"this endpoint speaks {', '.join(required)}: "
+                    "offer it in Sec-WebSocket-Protocol",
+                    400,
+                )
+            return chosen
         if self.select_subprotocol is not None:
             return self.select_subprotocol(request, offered)
         return handshake.select_subprotocol(offered, self.subprotocols)
