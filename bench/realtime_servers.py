@@ -43,19 +43,26 @@ def listening_socket() -> socket.socket:
 
 
 async def switchboard_server() -> int:
-    """Switchboard's hub, mounted on a Router at /rt (subprotocol switchboard.v1)."""
-    import switchboard
-    from switchboard.realtime import Hub
+    """Switchboard's hub, mounted on a Router at /rt (subprotocol switchboard.v1).
 
-    hub = Hub()
+    ``switchboard``: the same app as the peers, so rooms without history or presence
+    (socket.io rooms have neither) and no rate limit (neither has one).
+    ``switchboard-full``: the hub's default rooms (history of 100 for recovery,
+    presence), still without the rate limit (50 events/s would throttle the load).
+    """
+    import itertools
+
+    import switchboard
+    from switchboard.realtime import Hub, Identity, RoomOptions
+
+    full = sys.argv[1] == "switchboard-full"
+    hub = Hub(rate=None) if full else Hub(rate=None, rooms=RoomOptions(0, presence=False))
+    ids = itertools.count(1)
+    # Annotations name module-level types only: the hub resolves them (PEP 563).
 
     @hub.on_connect
-    async def connect(hello: Any) -> None:
-        return None  # anonymous
-
-    @hub.on_join
-    async def joined(session: Any) -> None:
-        await session.join(ROOM)
+    async def connect(hello: Any) -> Any:
+        return Identity(f"u{next(ids)}", rooms=(ROOM,))  # anonymous, one user each
 
     @hub.on("fanout")
     async def fanout(session: Any, data: Any) -> None:
@@ -142,6 +149,7 @@ async def socketio_uvicorn_server() -> int:
 
 SERVERS: dict[str, Callable[[], Awaitable[int]]] = {
     "switchboard": switchboard_server,
+    "switchboard-full": switchboard_server,
     "socketio-aiohttp": socketio_aiohttp_server,
     "socketio-uvicorn": socketio_uvicorn_server,
 }
