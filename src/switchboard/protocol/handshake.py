@@ -13,7 +13,6 @@ is the extension's job (permessage-deflate lives in its own module).
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import os
 import re
@@ -53,6 +52,20 @@ _QUOTED_PAIR = re.compile(r"\\(.)")
 
 Extension: TypeAlias = tuple[str, list[tuple[str, str | None]]]
 HeadersLike: TypeAlias = Iterable[tuple[str, str]] | Mapping[str, str] | Headers
+
+# How much of a client's header value a refusal quotes: its reason is the response
+# body and a log line, so it stays short whatever the client sent.
+_SHOWN = 60
+
+
+def _show(value: object) -> str:
+    """``repr(value)``, cut to ``_SHOWN`` characters.
+
+    >>> _show("a" * 100)
+    "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa..."
+    """
+    text = repr(value)
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
 
 
 def generate_key() -> str:
@@ -139,7 +152,9 @@ def parse_header_tokens(values: list[str]) -> list[str]:
         token = item.strip(" \t")
         if token:
             if _TOKEN.fullmatch(token) is None:
-                raise InvalidHandshake(f"invalid token {token!r} in {', '.join(values)!r}")
+                raise InvalidHandshake(
+                    f"invalid token {_show(token)} in {_show(', '.join(values))}"
+                )
             tokens.append(token)
     return tokens
 
@@ -156,11 +171,13 @@ def check_request(request: Request) -> str:
     if request.version < "HTTP/1.1":
         raise InvalidHandshake(f"WebSocket handshake needs HTTP/1.1, not {request.version}")
     if "websocket" not in _lower_list(headers.get_all("Upgrade")):
-        raise InvalidHandshake(f"Upgrade header must contain websocket: {headers.get('Upgrade')!r}")
+        raise InvalidHandshake(
+            f"Upgrade header must contain websocket: {_show(headers.get('Upgrade'))}"
+        )
     connection = parse_header_tokens(headers.get_all("Connection"))
     if "upgrade" not in {token.lower() for token in connection}:
         raise InvalidHandshake(
-            f"Connection header must contain Upgrade: {headers.get('Connection')!r}"
+            f"Connection header must contain Upgrade: {_show(headers.get('Connection'))}"
         )
     if "Host" not in headers:
         raise InvalidHandshake("missing Host header")
@@ -169,14 +186,14 @@ def check_request(request: Request) -> str:
         raise InvalidHandshake(f"{'multiple' if keys else 'missing'} Sec-WebSocket-Key headers")
     try:
         valid = len(base64.b64decode(keys[0], validate=True)) == 16
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or a non-ASCII character
         valid = False
     if not valid:
-        raise InvalidHandshake(f"invalid Sec-WebSocket-Key {keys[0]!r}")
+        raise InvalidHandshake(f"invalid Sec-WebSocket-Key {_show(keys[0])}")
     versions = headers.get_all("Sec-WebSocket-Version")
     if versions != ["13"]:
         # RFC 6455 4.4: 426 Upgrade Required, listing the versions we speak.
-        reason = f"unsupported Sec-WebSocket-Version {', '.join(versions)!r}"
+        reason = f"unsupported Sec-WebSocket-Version {_show(', '.join(versions))}"
         raise InvalidHandshake(
             reason if versions else "missing Sec-WebSocket-Version header",
             426,
@@ -226,7 +243,7 @@ def _checked(text: str) -> str:
 
 
 def _extensions_error(header: str, pos: int) -> NegotiationError:
-    return NegotiationError(f"invalid Sec-WebSocket-Extensions at {pos}: {header!r}")
+    return NegotiationError(f"invalid Sec-WebSocket-Extensions at {pos}: {_show(header)}")
 
 
 def parse_extensions(values: list[str]) -> list[Extension]:

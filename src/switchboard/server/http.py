@@ -36,6 +36,14 @@ __all__ = ["HTTPConnection"]
 logger = logging.getLogger("switchboard.server")
 access_log = logging.getLogger("switchboard.http")
 
+# After a response that closes the connection, the client may still be sending: the
+# rest of a request refused as too large, or more pipelined requests. Closing with
+# unread input makes the kernel reset the connection, and the client may never read
+# the response. So we half-close, then read and discard, for at most this long after
+# the response went out and at most this many bytes, until the client closes.
+LINGER_TIME = 1.0
+LINGER_SIZE = 1024 * 1024
+
 
 class HTTPConnection(asyncio.Protocol):
     """The protocol of a server connection before (or instead of) the upgrade."""
@@ -54,6 +62,7 @@ class HTTPConnection(asyncio.Protocol):
         self._over_capacity = False  # beyond max_connections: answer 503
         self._timer: asyncio.TimerHandle | None = None
         self._started = 0.0  # when the current request arrived, for the access log
+        self._discard: int | None = None  # closing: how many more bytes to read and drop
 
     # -- asyncio.Protocol callbacks ---------------------------------------------
 
@@ -76,6 +85,11 @@ class HTTPConnection(asyncio.Protocol):
         self._release()
 
     def data_received(self, data: bytes) -> None:
+        if self._discard is not None:
+            self._discard -= len(data)
+            if self._discard < 0 and self.transport is not None:
+                self.transport.abort()  # it sent too much after being told we close
+            return
         self.parser.feed(data)
         if not self._busy:
             self._process()
@@ -122,7 +136,12 @@ class HTTPConnection(asyncio.Protocol):
     def _process(self) -> None:
         """Handle buffered requests in order, until one needs to wait or upgrades."""
         transport = self.transport
-        while transport is not None and not transport.is_closing() and not self.done.done():
+        while (
+            transport is not None
+            and not transport.is_closing()
+            and not self.done.done()
+            and self._discard is None
+        ):
             try:
                 request = self.parser.next_request()
             except InvalidHTTP as exc:
@@ -214,9 +233,36 @@ class HTTPConnection(asyncio.Protocol):
         transport.write(data)
         self._record(request, response.status, len(response.body))
         if close:
-            transport.close()
+            self._linger()
         else:
             self._start_timer()
+
+    def _linger(self) -> None:
+        """Close after the response without resetting the connection.
+
+        Half-close, so the client reads the response then EOF, and read and discard
+        what it still sends until it closes too; at most LINGER_SIZE bytes and
+        LINGER_TIME seconds after the response is out (TLS cannot half-close: there
+        the client stops at Content-Length).
+        """
+        transport = self.transport
+        assert transport is not None
+        self._stop_timer()
+        self._discard = LINGER_SIZE
+        if transport.can_write_eof():
+            transport.write_eof()  # after what is buffered
+        transport.resume_reading()  # a no-op unless an async answer paused it
+        self._timer = self._loop.call_later(LINGER_TIME, self._linger_over)
+
+    def _linger_over(self) -> None:
+        transport = self.transport
+        self._timer = None
+        if transport is None or transport.is_closing():
+            return
+        if transport.get_write_buffer_size():  # a large response still going out
+            self._timer = self._loop.call_later(LINGER_TIME, self._linger_over)
+        else:
+            transport.close()  # unread input, if any, now resets the connection
 
     def _record(self, request: Request | None, status: int, size: int) -> None:
         self.server.metrics.http_response(status)

@@ -49,6 +49,14 @@ def _same_origin(origin: str, host: str) -> bool:
         return False
 
 
+def _shown(value: str) -> str:
+    """A client's header value as a refusal quotes it: as is when short, printable
+    ASCII, else cut and escaped. The reason is a response body and a log line."""
+    if len(value) <= 60 and value.isascii() and value.isprintable():
+        return value
+    return handshake._show(value)
+
+
 class Server:
     """A running server; :func:`serve` creates it.
 
@@ -165,11 +173,11 @@ class Server:
             host = request.headers.get("Host", "")
             if origin is not None and not _same_origin(origin, host):
                 raise HandshakeRejected(
-                    f"cross-origin WebSocket refused: Origin {origin} is not {host}; "
-                    "allow it with serve(origins=[...])"
+                    f"cross-origin WebSocket refused: Origin {_shown(origin)} is not "
+                    f"{_shown(host)}; allow it with serve(origins=[...])"
                 )
         elif "*" not in self.origins and origin not in self.origins:
-            raise HandshakeRejected(f"origin not allowed: {origin}")
+            raise HandshakeRejected(f"origin not allowed: {_shown(str(origin))}")
 
     def choose_subprotocol(self, request: Request) -> str | None:
         offered = handshake.parse_subprotocols(request)
