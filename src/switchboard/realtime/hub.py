@@ -359,15 +359,12 @@ class Hub:
         session = await self._open(ws)
         if session is None:
             return
-        reason = "closed"
         try:
             await self._read(session)
         except ConnectionClosed:
             pass
         finally:
-            closed = ws.protocol.closed_exception()
-            reason = f"{closed.code} {closed.reason}".strip()
-            await self._close_session(session, reason)
+            await self._close_session(session, _why_closed(ws))
 
     def render_metrics(self) -> str:
         """The hub's metrics in the Prometheus text format (added to ``/metrics``)."""
@@ -880,6 +877,20 @@ _T = TypeVar("_T")
 
 def _identity(value: Any) -> Any:
     return value
+
+
+def _why_closed(ws: WebSocket) -> str:
+    """``on_disconnect``'s reason: who closed, with which code and reason."""
+    closed = ws.protocol.closed_exception()
+    if ws.close_cause is not None:  # Switchboard's own decision: keepalive, slow consumer
+        return f"{ws.close_cause} ({closed.code})"
+    if closed.rcvd is None and closed.sent is None:
+        return "connection lost (1006)"
+    by_client = closed.rcvd is not None and (closed.sent is None or closed.rcvd_then_sent)
+    close = closed.rcvd if by_client else closed.sent
+    assert close is not None
+    who = "client" if by_client else "server"
+    return f"closed by the {who}: {close.code}" + (f" {close.reason}" if close.reason else "")
 
 
 def _reason(text: str) -> str:

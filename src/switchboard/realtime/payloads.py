@@ -114,7 +114,7 @@ def _build(tp: Any) -> Validator:
         return _build(get_args(tp)[0])
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _dataclass(tp)
-    if isinstance(tp, type) and typing.is_typeddict(tp):
+    if isinstance(tp, type) and issubclass(tp, dict) and hasattr(tp, "__required_keys__"):
         return _typeddict(tp)
     model = _pydantic(tp)
     if model is not None:
@@ -237,9 +237,21 @@ def _dataclass(cls: type) -> Validator:
 
 
 def _typeddict(cls: type) -> Validator:
-    hints = get_type_hints(cls)
-    checks = {name: _build(tp) for name, tp in hints.items()}
-    required = set(getattr(cls, "__required_keys__", hints))
+    # Required/NotRequired are read from the hints themselves: __required_keys__ is
+    # wrong for a TypedDict declared under ``from __future__ import annotations``.
+    total = getattr(cls, "__total__", True)
+    checks: dict[str, Validator] = {}
+    required: set[str] = set()
+    for name, tp in get_type_hints(cls, include_extras=True).items():
+        marker = getattr(get_origin(tp), "_name", None) or repr(get_origin(tp))
+        if marker.endswith("NotRequired"):
+            tp = get_args(tp)[0]
+        elif marker.endswith("Required"):
+            tp = get_args(tp)[0]
+            required.add(name)
+        elif total:
+            required.add(name)
+        checks[name] = _build(tp)
     return _fields_checker(checks, required, dict)
 
 

@@ -182,7 +182,7 @@ class Session:
             limit = hub.rate_limit_close_after
             if self._bucket is not None and self._bucket.refusals > limit:
                 logger.warning("rate limit exceeded by %s: closing", self)
-                self.ws._fail(wire.CLOSE_RATE_LIMIT, "rate limit exceeded")
+                hub._spawn(self.close(wire.CLOSE_RATE_LIMIT, "rate limit exceeded"))
                 return
             if request_id is not None:
                 self._send_error(request_id, RateLimited(retry_after=wait))

@@ -1,0 +1,1 @@
+"""Tests of switchboard.realtime: hub, brokers, clients."""
