@@ -824,9 +824,10 @@ async def measure_memory(name: str, args: argparse.Namespace) -> dict[str, float
         after = server.rss()
         server.check_alive()
     finally:
-        server.stop()
-        for client in clients:
+        for client in clients:  # first: servers wait for open connections on SIGTERM
             client.transport.abort()
+        await asyncio.sleep(0.1)
+        server.stop()
     return {"memory": (after - before) / args.clients / 1024, "memory_rss": after / (1 << 20)}
 
 
@@ -838,6 +839,7 @@ async def run_rounds(
     for r in range(args.rounds):
         for scenario in args.scenarios:
             for name in rotated(args.servers, r):
+                began = time.perf_counter()
                 if scenario == "memory":
                     result = await measure_memory(name, args)
                 else:
@@ -848,7 +850,11 @@ async def run_rounds(
                 for key, value in result.items():
                     samples.setdefault(key, {}).setdefault(name, []).append(value)
                 shown = ", ".join(f"{k} {v:,.2f}" for k, v in result.items())
-                print(f"  round {r + 1}/{args.rounds}  {name:<17} {shown}", file=sys.stderr)
+                took = time.perf_counter() - began
+                print(
+                    f"  round {r + 1}/{args.rounds}  {name:<17} {shown} ({took:.1f} s)",
+                    file=sys.stderr,
+                )
                 await asyncio.sleep(args.settle)
     return samples
 
@@ -1022,13 +1028,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--servers",
         nargs="+",
         choices=SERVERS,
-        help="default: all four; any that cannot run here is left out with a note",
+        help="default: all; any that cannot run here is left out with a note",
     )
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--duration", type=float, default=2.0, help="seconds per measurement")
-    parser.add_argument("--warmup", type=float, default=0.3, help="seconds before each one")
-    parser.add_argument("--clients", type=int, default=1000, help="room members (fan-out, memory)")
-    parser.add_argument("--ack-clients", type=int, default=50, help="clients for the ack scenario")
+    parser.add_argument("--rounds", type=int, help="default 5 (--quick: 1)")
+    parser.add_argument("--duration", type=float, help="seconds per measurement (2; --quick: 0.3)")
+    parser.add_argument("--warmup", type=float, help="seconds before each one (0.3; --quick: 0.05)")
+    parser.add_argument("--clients", type=int, help="room members: fan-out, memory (1000; 100)")
+    parser.add_argument("--ack-clients", type=int, help="clients for the ack scenario (50; 10)")
     parser.add_argument(
         "--window",
         type=int,
@@ -1042,12 +1048,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="smoke run: 1 round of 0.3 s, 100 room members, 10 ack clients",
+        help="smoke run: 1 round of 0.3 s, 100 room members, 10 ack clients (explicit "
+        "options still win)",
     )
     args = parser.parse_args(argv)
+    defaults = {"rounds": 5, "duration": 2.0, "warmup": 0.3, "clients": 1000, "ack_clients": 50}
     if args.quick:
-        args.rounds, args.duration, args.warmup = 1, 0.3, 0.05
-        args.clients, args.ack_clients = 100, 10
+        defaults = {"rounds": 1, "duration": 0.3, "warmup": 0.05, "clients": 100, "ack_clients": 10}
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     args.settle = 0.05 if args.quick else 0.3
     args.settle_memory = 0.3 if args.quick else 1.0
     explicit = args.servers is not None
