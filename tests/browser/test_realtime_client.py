@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ pytestmark = pytest.mark.timeout(60)
 
 PAGES = Path(__file__).parent / "realtime_pages"
 WEB = Path(switchboard.__file__).parent / "realtime" / "web"
+CLIENT_JS = (WEB / "client.js").read_text()
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -257,7 +259,12 @@ async def test_client_files_are_served(app: App) -> None:
     assert status == 200
     assert kind.split(";")[0] in ("application/typescript", "text/typescript"), kind
     assert body == (WEB / "client.d.ts").read_bytes()
-    assert b"export declare function connect" in body
+    # The declarations cover the module's exports, and nothing else.
+    exports = re.findall(r"^export (?:async )?(?:function|class|const) (\w+)", CLIENT_JS, re.M)
+    declared = re.findall(r"^export declare (?:function|class|const) (\w+)", body.decode(), re.M)
+    assert (
+        sorted(exports) == sorted(declared) == ["Hub", "HubError", "PROTOCOL", "VERSION", "connect"]
+    )
 
 
 async def test_client_imports_under_a_strict_csp(tabs: Tabs) -> None:
@@ -545,6 +552,26 @@ async def test_not_recovered_when_the_epoch_changes(tabs: Tabs, app: App) -> Non
     await tab.until("() => log.events.length === 2")
     assert (await tab.js("() => log.events.at(-1)"))["offset"] == 1
     assert tab.script_errors() == []
+
+
+async def test_join_recovers_from_a_saved_position(tabs: Tabs, app: App) -> None:
+    """A page can keep its position (in localStorage, say) and recover from it after
+    a reload, when it has a new session."""
+    tab = await tabs.open(auth={"token": "t-ada"})
+    await tab.js("() => rt.listen('chat.message')")
+    await tab.outcome("hub.join('lobby')")
+    await app.publish("lobby", "m1", "m2")
+    await tab.until("() => log.events.length === 2")
+    saved = (await tab.js("() => rt.rooms()"))["lobby"]
+    assert saved["offset"] == 2
+    await tab.page.reload()
+    await app.publish("lobby", "m3")
+    await tab.js("o => { rt.start(o); rt.listen('chat.message'); }", {"auth": {"token": "t-ada"}})
+    joined = await tab.outcome("hub.join('lobby', arg)", saved)
+    assert joined["ok"] == {"room": "lobby", "recovered": True, **saved, "offset": 3}
+    assert await tab.js("() => log.events.map((e) => [e.data.text, e.replay])") == [["m3", True]]
+    assert await tab.js("() => rt.rooms()") == {"lobby": {**saved, "offset": 3}}
+    assert tab.errors == []
 
 
 async def test_refused_client_fails_and_does_not_reconnect(tabs: Tabs) -> None:

@@ -137,7 +137,6 @@ export class Hub {
   // Rooms and presence
   #rooms = new Map(); // room -> {offset, epoch} (undefined members for rooms without history)
   #own = new Set(); // rooms the application joined itself: rejoined after a new session
-  #positions = new Map(); // room -> explicit position of a join in progress
   #replayUntil = new Map(); // room -> offset of its `joined`: events up to it are replays
   #presence = new Map(); // room -> Map(userId -> member)
   // Listeners
@@ -226,7 +225,6 @@ export class Hub {
     this.#session = null;
     this.#rooms.clear();
     this.#own.clear();
-    this.#positions.clear();
     this.#replayUntil.clear();
     this.#presence.clear();
     this.#setState("disconnected", { code: 1000, reason: "closed by the client", attempt: 0 });
@@ -353,7 +351,7 @@ export class Hub {
     if (!isName(room, 200)) return Promise.reject(new TypeError(`bad room name: ${room}`));
     const frame = { t: "join", room };
     if (typeof options.offset === "number" && typeof options.epoch === "string") {
-      this.#positions.set(room, { offset: options.offset, epoch: options.epoch });
+      Object.assign(frame, { offset: options.offset, epoch: options.epoch });
     }
     return this.#request("join", frame, options.timeout);
   }
@@ -438,6 +436,11 @@ export class Hub {
 
   async #open() {
     const generation = ++this.#generation;
+    // The attempt, from asking for the credentials to the welcome, has connectTimeout.
+    this.#connectTimer = setTimeout(() => {
+      const seconds = this.#options.connectTimeout / 1000;
+      this.#lost(generation, 1006, `no welcome within ${seconds} s`);
+    }, this.#options.connectTimeout);
     let auth;
     try {
       const { auth: given } = this.#options;
@@ -457,10 +460,6 @@ export class Hub {
       return;
     }
     this.#ws = ws;
-    this.#connectTimer = setTimeout(() => {
-      const seconds = this.#options.connectTimeout / 1000;
-      this.#lost(generation, 1006, `no welcome within ${seconds} s`);
-    }, this.#options.connectTimeout);
     ws.onopen = () => {
       if (this.#ws !== ws) return;
       const hello = { t: "hello", v: VERSION };
@@ -713,7 +712,6 @@ export class Hub {
     const { room } = request.frame;
     if (request.kind === "join") {
       this.#own.add(room);
-      this.#positions.delete(room);
     } else if (request.kind === "leave") {
       this.#own.delete(room);
       if (this.#rooms.has(room)) this.#removeRoom(room);
@@ -726,7 +724,16 @@ export class Hub {
     if (typeof room !== "string") return;
     const recovered = typeof message.recovered === "boolean" ? message.recovered : null;
     const hasPosition = typeof offset === "number" && typeof epoch === "string";
-    const known = this.#rooms.get(room) ?? this.#positions.get(room);
+    // The position the hub recovered from: the last one seen, or the one a join gave.
+    let known = this.#rooms.get(room);
+    if (!known) {
+      for (const request of this.#requests.values()) {
+        const { frame } = request;
+        if (request.kind === "join" && frame.room === room && typeof frame.offset === "number") {
+          known = { offset: frame.offset, epoch: frame.epoch };
+        }
+      }
+    }
     if (recovered === true && known && hasPosition) {
       // The missed publications follow: advance the position as they arrive.
       this.#rooms.set(room, { offset: known.offset, epoch: known.epoch });
@@ -742,7 +749,6 @@ export class Hub {
     for (const request of [...this.#requests.values()]) {
       if (request.awaitJoined && request.frame.room === room) {
         this.#own.add(room);
-        this.#positions.delete(room);
         const result = { room, recovered };
         if (hasPosition) Object.assign(result, { offset, epoch });
         this.#finish(request, result, null);
@@ -858,8 +864,8 @@ export class Hub {
       const request = { id, kind, frame, text: null, resolve, reject, timer: null, sent: false };
       request.internal = internal;
       request.awaitJoined = false;
-      if (kind === "join") {
-        const position = this.#positions.get(frame.room) ?? this.#rooms.get(frame.room);
+      if (kind === "join" && frame.offset === undefined) {
+        const position = this.#rooms.get(frame.room);
         if (typeof position?.offset === "number" && typeof position.epoch === "string") {
           frame.offset = position.offset;
           frame.epoch = position.epoch;
@@ -904,7 +910,6 @@ export class Hub {
     if (this.#requests.get(request.id) !== request) return;
     this.#requests.delete(request.id);
     clearTimeout(request.timer);
-    if (request.kind === "join" && error) this.#positions.delete(request.frame.room);
     if (error) request.reject(error);
     else request.resolve(data);
   }
