@@ -30,19 +30,24 @@ class Stream:
     def __init__(self, now: float) -> None:
         self.epoch = new_epoch()
         self.offset = 0
-        self.entries: deque[tuple[int, float, str]] = deque()  # (offset, time, frame)
+        self.entries: deque[tuple[int, float, str, str | None]] = (
+            deque()
+        )  # offset, time, frame, skip
         self.touched = now
 
     @property
     def position(self) -> Position:
         return Position(self.offset, self.epoch)
 
-    def add(self, offset: int, frame: str, now: float, policy: HistoryPolicy) -> None:
-        """Keep the frame of the publication numbered ``offset`` (the next one)."""
+    def add(
+        self, offset: int, frame: str, skip: str | None, now: float, policy: HistoryPolicy
+    ) -> None:
+        """Keep the frame of the publication numbered ``offset`` (the next one), and
+        the session it was not sent to."""
         self.offset = offset
         self.touched = now
         entries = self.entries
-        entries.append((offset, now, frame))
+        entries.append((offset, now, frame, skip))
         while len(entries) > policy.size:
             entries.popleft()
         self.expire(now, policy)
@@ -68,5 +73,5 @@ class Stream:
         if since.offset + 1 < oldest:
             return Recovery(position, False)
         start = since.offset + 1 - oldest
-        frames = [(entries[i][0], entries[i][2]) for i in range(start, len(entries))]
+        frames = [(e[0], e[2], e[3]) for e in list(entries)[start:]]
         return Recovery(position, True, frames)

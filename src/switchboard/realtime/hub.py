@@ -501,8 +501,9 @@ class Hub:
     async def _close_session(self, session: Session, reason: str) -> None:
         if self._detach(session, reason) is None:
             return
-        if session._worker is not None:
-            session._worker.cancel()
+        # A handler still running finishes (its work is done once, its outcome kept
+        # for a retry's idempotency key); its ack and what was queued behind it are
+        # dropped, and the client retries those.
         if self._on_disconnect is not None:
             try:
                 result = self._on_disconnect(session, reason)
@@ -557,6 +558,7 @@ class Hub:
         request_id = wire.request_id(message)
         key = message.get("key")
         future: asyncio.Future[Any] | None = None
+        outcome: tuple[str, Any] | None = None
         try:
             handler = self._handlers.get(event)
             if handler is None:
@@ -570,7 +572,7 @@ class Hub:
                 seen = self._remembered(session.user.id, key)
                 if seen is not None:  # a retry: answer as the first time, do nothing
                     kind, value = await asyncio.shield(seen)
-                    if request_id is not None:
+                    if request_id is not None and not session.closed:
                         session._send_frame(_ack(request_id, kind, value))
                     return
                 future = self._remember(session.user.id, key)
@@ -578,7 +580,7 @@ class Hub:
             result = handler.fn(session, data) if handler.takes_data else handler.fn(session)
             if inspect.isawaitable(result):
                 result = await result
-            outcome: tuple[str, Any] = ("data", wire.dumps(to_json_value(result)))
+            outcome = ("data", wire.dumps(to_json_value(result)))
         except HubError as exc:
             self.metrics.error(exc.code)
             outcome = ("error", exc.to_wire())
@@ -588,9 +590,14 @@ class Hub:
             outcome = ("error", {"code": "internal", "message": "internal error"})
             if future is not None:  # a retry may succeed: do not remember this failure
                 self._forget(session.user.id, key)
-        if future is not None and not future.done():
-            future.set_result(outcome)
-        if request_id is not None and not session.closed:
+        finally:
+            if future is not None and not future.done():
+                if outcome is None:  # cancelled (the hub is closing): a retry runs again
+                    self._forget(session.user.id, key)
+                    future.set_result(("error", {"code": "internal", "message": "interrupted"}))
+                else:
+                    future.set_result(outcome)
+        if request_id is not None and outcome is not None and not session.closed:
             session._send_frame(_ack(request_id, *outcome))
             self.metrics.ack_latency(self._loop.time() - arrived)
 
@@ -654,8 +661,12 @@ class Hub:
         wire.check_name(name, "room", wire.MAX_ROOM_NAME)
         if session.closed:
             raise HubError("the session is closed", code="disconnected")
-        if name in session.rooms:
-            return {"room": name, "recovered": None}
+        if name in session.rooms:  # nothing to do: say where the room is
+            policy = self._room_options(name).history
+            if policy is None:
+                return {"room": name, "recovered": None}
+            here = await self._broker_call(self.broker.recover(name, None, policy))
+            return {"room": name, **here.position.to_wire(), "recovered": None}
         if len(session.rooms) >= self.max_rooms:
             raise HubError(f"already in {self.max_rooms} rooms", code="too_many_rooms")
         room = self._local.get(name)
@@ -677,8 +688,9 @@ class Hub:
             info = {"room": name, **recovery.position.to_wire(), "recovered": recovery.recovered}
             session._send_frame(wire.dumps({"t": "joined", **info}))
             last = since.offset if recovery.recovered and since else recovery.position.offset
-            for offset, frame in recovery.frames:
-                session._send_frame(frame)
+            for offset, frame, skipped in recovery.frames:
+                if skipped != session.id:  # the sender had its own message already
+                    session._send_frame(frame)
                 last = offset
             for offset, frame in buffered:  # published while we were reading history
                 if offset > last:

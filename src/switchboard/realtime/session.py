@@ -220,7 +220,7 @@ class Session:
     async def _work(self) -> None:
         hub = self._hub
         try:
-            while self._queue:
+            while self._queue and not self.closed:
                 what, message, arrived = self._queue.popleft()
                 if what == "join" or what == "leave":
                     await hub._client_room_request(self, what, message)

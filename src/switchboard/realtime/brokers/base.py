@@ -50,14 +50,16 @@ class Recovery:
     """The answer to "what did I miss since ``since``?".
 
     ``position`` is the room's position now. ``recovered`` is ``None`` when no
-    position was given, ``True`` when ``frames`` (``(offset, frame)`` pairs, in
+    position was given, ``True`` when ``frames`` (``(offset, frame, skip)``, in
     order) are exactly the publications after it, ``False`` when that is
     impossible (the epoch changed, or the history no longer reaches back).
+    ``skip`` is the session a publication was not sent to (its sender), which is
+    not sent it on recovery either.
     """
 
     position: Position
     recovered: bool | None
-    frames: list[tuple[int, str]] = field(default_factory=list)
+    frames: list[tuple[int, str, str | None]] = field(default_factory=list)
 
 
 class PresenceChange:

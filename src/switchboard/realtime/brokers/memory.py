@@ -65,7 +65,7 @@ class MemoryBroker(Broker):
         stream = self._stream(room, now, policy)
         offset = stream.offset + 1
         frame = event_frame(event, data_json, room, offset, stream.epoch)
-        stream.add(offset, frame, now, policy)
+        stream.add(offset, frame, skip, now, policy)
         if self._deliver is not None:
             self._deliver(f"room:{room}", frame, skip, offset)
         return stream.position
