@@ -218,3 +218,58 @@ async def test_retries_across_a_reconnect_count_once(serve_hub: Serve) -> None:
     gate.set()
     assert await pending == 1
     assert votes == ["8"]
+
+
+async def test_a_retry_after_the_server_closed_mid_handler_gets_its_ack(serve_hub: Serve) -> None:
+    """The handler that was running when its connection closed finishes once; the
+    resumed client's retry gets its outcome (and later emits are not stuck behind it)."""
+    hub = Hub()
+    votes: list[str] = []
+    gate = asyncio.Event()
+
+    @hub.on("vote")
+    async def vote(session: Session, card: str) -> int:
+        votes.append(card)
+        await gate.wait()
+        return len(votes)
+
+    @hub.on("after")
+    def after(session: Session) -> str:
+        return "ok"
+
+    served = await serve_hub(hub)
+    client = await served.client()
+    pending = asyncio.ensure_future(client.emit("vote", "8"))
+    await eventually(lambda: votes == ["8"])
+    (session,) = hub.sessions
+    await session.close(1012, "restart")  # waits for the closing handshake
+    await client.wait_for_state("connected")
+    gate.set()
+    assert await pending == 1
+    assert await client.emit("after") == "ok"
+    assert votes == ["8"]
+
+
+async def test_the_sender_skipped_by_an_emit_is_not_replayed_it(serve_hub: Serve) -> None:
+    hub = room_hub()
+
+    @hub.on("say")
+    async def say(session: Session, n: int) -> None:
+        await hub.to("r").emit("posted", n, skip=session)
+
+    served = await serve_hub(hub)
+    sender = await served.client()
+    events, rooms = record(sender)
+    await sender.join("r")
+    await sender.emit("say", 1)  # not sent to the sender itself
+    await drop(sender)
+    await sender.wait_for_state("connected")
+    await eventually(lambda: len(rooms) == 2)
+    await sender.emit("say", 2)
+    other = await served.client()
+    other_events, _ = record(other)
+    await other.join("r")
+    await sender.emit("post", {"room": "r", "n": 3})
+    await eventually(lambda: len(events) == 1 and len(other_events) == 1)
+    assert rooms[-1] == RoomEvent("joined", "r", True)
+    assert events == [(3, 3)]  # neither 1 nor 2 came back to their sender
