@@ -87,11 +87,13 @@ METRICS = {
         Metric("fanout", "fan-out ~200 B to {clients}", "deliveries/s"),
         Metric("fanout_p50", "  emit -> receipt p50", "ms", higher_is_better=False),
         Metric("fanout_p99", "  emit -> receipt p99", "ms", higher_is_better=False),
+        Metric("fanout_server_us", "  server CPU per delivery", "µs", higher_is_better=False),
     ],
     "ack": [
         Metric("ack", "emit + ack, {ack_clients} clients x 1", "acks/s"),
         Metric("ack_p50", "  round trip p50", "ms", higher_is_better=False),
         Metric("ack_p99", "  round trip p99", "ms", higher_is_better=False),
+        Metric("ack_server_us", "  server CPU per ack", "µs", higher_is_better=False),
     ],
     "memory": [
         Metric("memory", "idle memory per client", "KiB", higher_is_better=False),
@@ -144,6 +146,10 @@ class SocketIO:
             raise ProtocolError(f"expected a tick, got {message[:200]!r}")
         return data
 
+    def expected_ack(self, ack: int, data: bytes) -> bytes:
+        """The ack as a server that writes compact JSON sends it."""
+        return b"43%d[%s]" % (ack, data)
+
     def ack(self, message: bytes) -> tuple[int, Any] | None:
         if not message.startswith(b"43"):
             return None
@@ -190,6 +196,10 @@ class SwitchboardV1:
         if m.get("t") != "event" or m.get("event") != "tick" or m.get("room") != "bench":
             raise ProtocolError(f"expected a tick event in room bench, got {message[:200]!r}")
         return m.get("data")
+
+    def expected_ack(self, ack: int, data: bytes) -> bytes:
+        """The ack as a hub that writes compact JSON in the documented order sends it."""
+        return b'{"t":"ack","id":%d,"data":%s}' % (ack, data)
 
     def ack(self, message: bytes) -> tuple[int, Any] | None:
         if b'"ack"' not in message:
@@ -603,16 +613,16 @@ def run_acks(
     wire = clients[0].wire
     poller = select.epoll()
     buffers: dict[int, bytes] = {}
-    pending: dict[int, tuple[int, int, Any]] = {}  # fd -> (id, sent ns, data)
+    pending: dict[int, tuple[int, int, bytes, bytes]] = {}  # fd -> (id, sent ns, data, ack)
     seq = 0
-    now_ns = time.monotonic_ns
+    now_ns, read, poll, expect = time.monotonic_ns, os.read, poller.poll, wire.expected_ack
 
     def send(fd: int) -> None:
         nonlocal seq
         seq += 1
         ts = now_ns()
         data = payload(seq, ts)
-        pending[fd] = (seq, ts, data)
+        pending[fd] = (seq, ts, data, expect(seq, data))
         write_all(fd, frame(0x1, wire.emit(b"echo", data, ack=seq), masked=True))
 
     try:
@@ -626,28 +636,32 @@ def run_acks(
         for fd in buffers:
             send(fd)
         while pending:
-            events = poller.poll(0.5)
+            events = poll(0.5)
             if not events and time.monotonic() > stuck:
                 raise ProtocolError(f"acks stuck: {len(pending)} outstanding")
             for fd, _ in events:
-                data = os.read(fd, READ)
+                data = read(fd, READ)
                 now = now_ns()
                 if not data:
                     raise ProtocolError("a client's connection was closed by the server")
-                frames, used = parse_frames(buffers[fd] + data)
-                buffers[fd] = (buffers[fd] + data)[used:]
+                if buffers[fd]:
+                    data = buffers[fd] + data
+                frames, used = parse_frames(data)
+                buffers[fd] = data[used:]
                 for b0, message in frames:
-                    ack = wire.ack(message) if b0 == 0x81 else None
-                    if ack is None:
-                        reply = control_frame(wire, b0, message)
-                        if reply:
-                            write_all(fd, reply)
-                        continue
                     expected = pending.get(fd)
-                    if expected is None or ack[0] != expected[0]:
-                        raise ProtocolError(f"unexpected ack {ack[0]} (waiting for {expected})")
-                    if ack[1] != json.loads(expected[2]):
-                        raise ProtocolError(f"ack {ack[0]} does not echo the data: {ack[1]!r}")
+                    # The fast path: byte for byte the ack we expect (compact JSON).
+                    if b0 != 0x81 or expected is None or message != expected[3]:
+                        ack = wire.ack(message) if b0 == 0x81 else None
+                        if ack is None:
+                            reply = control_frame(wire, b0, message)
+                            if reply:
+                                write_all(fd, reply)
+                            continue
+                        if expected is None or ack[0] != expected[0]:
+                            raise ProtocolError(f"unexpected ack {ack[0]} (waiting for {expected})")
+                        if ack[1] != json.loads(expected[2]):
+                            raise ProtocolError(f"ack {ack[0]} does not echo the data: {ack[1]!r}")
                     acks += 1
                     end = now
                     if latencies is not None:
@@ -755,10 +769,22 @@ class Cpu:
             cpu_seconds(pid),
         )
 
-    def shares(self) -> tuple[float, float]:
+    def used(self) -> tuple[float, float, float]:
+        """(wall, server CPU, our CPU) seconds since we were made."""
         wall = time.perf_counter() - self.wall
-        server = (cpu_seconds(self.pid) - self.theirs) / wall
-        return server, (time.process_time() - self.own) / wall
+        return wall, cpu_seconds(self.pid) - self.theirs, time.process_time() - self.own
+
+    def report(self, scenario: str, operations: int) -> dict[str, float]:
+        """CPU shares, and CPU microseconds per operation (delivery, ack) of the
+        server and of the load generator: the shares say who was saturated, the
+        costs hold better than rates when other jobs share the machine."""
+        wall, server, own = self.used()
+        return {
+            f"{scenario}_server_cpu": server / wall,
+            f"{scenario}_client_cpu": own / wall,
+            f"{scenario}_server_us": server / operations * 1e6,
+            f"{scenario}_client_us": own / operations * 1e6,
+        }
 
 
 async def measure_fanout(server: ServerProcess, args: argparse.Namespace) -> dict[str, float]:
@@ -771,7 +797,7 @@ async def measure_fanout(server: ServerProcess, args: argparse.Namespace) -> dic
         latencies: list[int] = []
         cpu = Cpu(server.pid)
         deliveries, seconds = fan.run(args.duration, latencies)
-        server_cpu, client_cpu = cpu.shares()
+        cpu_report = cpu.report("fanout", deliveries)
     finally:
         if fan is not None:
             fan.close()
@@ -780,8 +806,7 @@ async def measure_fanout(server: ServerProcess, args: argparse.Namespace) -> dic
         "fanout": deliveries / seconds,
         "fanout_p50": percentile(latencies, 50),
         "fanout_p99": percentile(latencies, 99),
-        "fanout_server_cpu": server_cpu,
-        "fanout_client_cpu": client_cpu,
+        **cpu_report,
     }
 
 
@@ -792,15 +817,14 @@ async def measure_ack(server: ServerProcess, args: argparse.Namespace) -> dict[s
         latencies: list[int] = []
         cpu = Cpu(server.pid)
         acks, seconds = run_acks(clients, args.duration, latencies)
-        server_cpu, client_cpu = cpu.shares()
+        cpu_report = cpu.report("ack", acks)
     finally:
         await disconnect(clients)
     return {
         "ack": acks / seconds,
         "ack_p50": percentile(latencies, 50),
         "ack_p99": percentile(latencies, 99),
-        "ack_server_cpu": server_cpu,
-        "ack_client_cpu": client_cpu,
+        **cpu_report,
     }
 
 
@@ -927,6 +951,12 @@ def summarize(
             c = median(f"{scenario}_client_cpu", name)
             cells += f"{f'{s:.2f} / {c:.2f}' if s is not None and c is not None else '-':>18}"
         lines.append(f"{label(METRICS[scenario][0]):<48}{cells}")
+        cells = ""
+        for name in servers:
+            c = median(f"{scenario}_client_us", name)
+            cells += f"{'-' if c is None else f'{c:.1f}':>18}"
+        unit = "delivery" if scenario == "fanout" else "ack"
+        lines.append(f"{f'  load generator CPU µs per {unit}':<48}{cells}")
     for name in servers:
         if name.startswith("switchboard"):
             lines += targets(results, args, name)
