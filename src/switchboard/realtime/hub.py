@@ -28,11 +28,11 @@ this process's sessions and rooms.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import inspect
 import logging
 import secrets
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,16 +80,6 @@ class _Handler:
     fn: Callable[..., Any]
     takes_data: bool
     check: Callable[[Any], Any]
-
-
-@dataclass(slots=True)
-class _Detached:
-    """What a closed session leaves behind so it can be resumed."""
-
-    token: str
-    user: str
-    rooms: list[str]
-    expires: float
 
 
 class Emitter:
@@ -193,8 +183,6 @@ class Hub:
         self._users: dict[str, dict[str, Session]] = {}
         self._all = Group()
         self._local: dict[str, LocalRoom] = {}
-        self._detached: OrderedDict[str, _Detached] = OrderedDict()
-        self._dedup: dict[str, OrderedDict[str, tuple[float, asyncio.Future[Any]]]] = {}
         self._local_counts: dict[tuple[str, str], int] = {}  # (room, user) -> connections here
         self._grace: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self._diffs: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
@@ -414,7 +402,7 @@ class Hub:
             return None
         if ws.state.name != "OPEN":
             return None
-        session, rooms, resumed = self._session_for(ws, result, hello.get("session"))
+        session, rooms, resumed = await self._session_for(ws, result, hello.get("session"))
         for name in result.rooms if result is not None else ():
             if name not in rooms:
                 rooms.append(name)
@@ -442,31 +430,24 @@ class Hub:
                 logger.warning("could not put %s in room %r: %s", session, name, exc)
         return session
 
-    def _session_for(
+    async def _session_for(
         self, ws: WebSocket, identity: Identity | None, resume: Any
     ) -> tuple[Session, list[str], bool]:
         """A new session, or the one the client asks to resume, with its rooms."""
-        rooms: list[str] = []
+        rooms: list[str] | None = None
         sid = token = None
-        resumed = False
         if isinstance(resume, dict):
             old_id, old_token = resume.get("id"), resume.get("token")
             if isinstance(old_id, str) and isinstance(old_token, str):
                 live = self._sessions.get(old_id)
                 if live is not None and hmac.compare_digest(live.token, old_token):
                     # The old connection is not known to be dead yet: this one replaces it.
-                    self._detach(live, "replaced by a new connection")
+                    await self._detach(live)
                     self._spawn(live.close(1000, "replaced by a new connection"))
-                detached = self._detached.get(old_id)
                 user = identity.id if identity is not None else old_id
-                if (
-                    detached is not None
-                    and hmac.compare_digest(detached.token, old_token)
-                    and detached.user == user
-                ):
-                    del self._detached[old_id]
-                    sid, token, rooms = old_id, detached.token, list(detached.rooms)
-                    resumed = True
+                rooms = await self._broker_call(self.broker.resume_session(old_id, old_token, user))
+                if rooms is not None:
+                    sid, token = old_id, old_token
                     self.metrics.resumed += 1
         if sid is None or token is None:
             sid, token = f"s-{secrets.token_urlsafe(12)}", secrets.token_urlsafe(18)
@@ -474,13 +455,13 @@ class Hub:
         self._sessions[sid] = session
         self._users.setdefault(session.user.id, {})[sid] = session
         self._all.add(ws)
-        return session, rooms, resumed
+        return session, list(rooms or ()), rooms is not None
 
-    def _detach(self, session: Session, reason: str) -> list[str] | None:
-        """Forget a session at once (its rooms are left by :meth:`_close_session`);
-        keep what resuming it needs. None when it was detached already."""
+    async def _detach(self, session: Session) -> bool:
+        """Forget a closed (or replaced) session and leave its rooms; park what
+        resuming it needs with the broker. False when it was detached already."""
         if self._sessions.get(session.id) is not session:
-            return None
+            return False
         del self._sessions[session.id]
         mine = self._users.get(session.user.id)
         if mine is not None:
@@ -490,16 +471,18 @@ class Hub:
         self._all.discard(session.ws)
         session._closed()
         rooms = list(session.rooms)
-        self._detached[session.id] = _Detached(
-            session.token, session.user.id, rooms, self._loop.time() + self.resume_window
-        )
-        self._detached.move_to_end(session.id)
         for name in rooms:
             self._spawn(self._leave(session, name, notify=False, grace=True))
-        return rooms
+        with contextlib.suppress(Unavailable):  # then it cannot be resumed: resumed: false
+            await self._broker_call(
+                self.broker.park_session(
+                    session.id, session.token, session.user.id, rooms, self.resume_window
+                )
+            )
+        return True
 
     async def _close_session(self, session: Session, reason: str) -> None:
-        if self._detach(session, reason) is None:
+        if not await self._detach(session):
             return
         # A handler still running finishes (its work is done once, its outcome kept
         # for a retry's idempotency key); its ack and what was queued behind it are
@@ -554,73 +537,59 @@ class Hub:
     async def _run_handler(
         self, session: Session, event: str, message: dict[str, Any], arrived: float
     ) -> None:
-        """Run an emit's handler and send its ack (the worker calls this in order)."""
+        """Run an emit's handler and send its ack (the worker calls this in order).
+
+        With an idempotency key, the broker runs it at most once per user and key
+        within ``dedup_window``: a retry gets the first run's outcome.
+        """
         request_id = wire.request_id(message)
         key = message.get("key")
-        future: asyncio.Future[Any] | None = None
-        outcome: tuple[str, Any] | None = None
         try:
             handler = self._handlers.get(event)
             if handler is None:
                 raise HubError(f"no handler for event {event!r}", code="unknown_event")
-            if key is not None:
-                if not isinstance(key, str) or not 0 < len(key) <= wire.MAX_KEY:
-                    raise HubError(
-                        f'"key" must be a string of 1 to {wire.MAX_KEY} characters',
-                        code="bad_message",
+            if key is None:
+                outcome, _ = await self._apply(session, event, handler, message)
+            elif not isinstance(key, str) or not 0 < len(key) <= wire.MAX_KEY:
+                raise HubError(
+                    f'"key" must be a string of 1 to {wire.MAX_KEY} characters',
+                    code="bad_message",
+                )
+            else:
+                outcome = await self._broker_call(
+                    self.broker.idempotent(
+                        session.user.id,
+                        key,
+                        self.dedup_window,
+                        self.dedup_size,
+                        lambda: self._apply(session, event, handler, message),
                     )
-                seen = self._remembered(session.user.id, key)
-                if seen is not None:  # a retry: answer as the first time, do nothing
-                    kind, value = await asyncio.shield(seen)
-                    if request_id is not None and not session.closed:
-                        session._send_frame(_ack(request_id, kind, value))
-                    return
-                future = self._remember(session.user.id, key)
+                )
+        except HubError as exc:
+            self.metrics.error(exc.code)
+            outcome = ("error", exc.to_wire())
+        if request_id is not None and not session.closed:
+            session._send_frame(_ack(request_id, *outcome))
+            self.metrics.ack_latency(self._loop.time() - arrived)
+
+    async def _apply(
+        self, session: Session, event: str, handler: _Handler, message: dict[str, Any]
+    ) -> tuple[tuple[str, Any], bool]:
+        """Check the payload and run the handler: its outcome, and whether a retry with
+        the same key should get it too (not for an internal error: it may succeed)."""
+        try:
             data = handler.check(message.get("data")) if handler.takes_data else None
             result = handler.fn(session, data) if handler.takes_data else handler.fn(session)
             if inspect.isawaitable(result):
                 result = await result
-            outcome = ("data", wire.dumps(to_json_value(result)))
+            return ("data", wire.dumps(to_json_value(result))), True
         except HubError as exc:
             self.metrics.error(exc.code)
-            outcome = ("error", exc.to_wire())
+            return ("error", exc.to_wire()), True
         except Exception:
             logger.exception("handler for %r failed (%s)", event, session)
             self.metrics.error("internal")
-            outcome = ("error", {"code": "internal", "message": "internal error"})
-            if future is not None:  # a retry may succeed: do not remember this failure
-                self._forget(session.user.id, key)
-        finally:
-            if future is not None and not future.done():
-                if outcome is None:  # cancelled (the hub is closing): a retry runs again
-                    self._forget(session.user.id, key)
-                    future.set_result(("error", {"code": "internal", "message": "interrupted"}))
-                else:
-                    future.set_result(outcome)
-        if request_id is not None and outcome is not None and not session.closed:
-            session._send_frame(_ack(request_id, *outcome))
-            self.metrics.ack_latency(self._loop.time() - arrived)
-
-    def _remembered(self, user: str, key: str) -> asyncio.Future[Any] | None:
-        window = self._dedup.get(user)
-        entry = None if window is None else window.get(key)
-        if entry is None or entry[0] < self._loop.time():
-            return None
-        return entry[1]
-
-    def _remember(self, user: str, key: str) -> asyncio.Future[Any]:
-        window = self._dedup.setdefault(user, OrderedDict())
-        future: asyncio.Future[Any] = self._loop.create_future()
-        window[key] = (self._loop.time() + self.dedup_window, future)
-        window.move_to_end(key)
-        while len(window) > self.dedup_size:
-            window.popitem(last=False)
-        return future
-
-    def _forget(self, user: str, key: Any) -> None:
-        window = self._dedup.get(user)
-        if window is not None:
-            window.pop(key, None)
+            return ("error", {"code": "internal", "message": "internal error"}), False
 
     async def _client_room_request(
         self, session: Session, kind: str, message: dict[str, Any]
@@ -862,14 +831,6 @@ class Hub:
             if session.last_seen < deadline:
                 logger.info("heartbeat timeout: closing %s", session)
                 self._spawn(session.close(wire.CLOSE_TIMEOUT, "heartbeat timeout"))
-        detached = self._detached
-        while detached and next(iter(detached.values())).expires < now:
-            detached.popitem(last=False)
-        for user, window in list(self._dedup.items()):
-            while window and next(iter(window.values()))[0] < now:
-                window.popitem(last=False)
-            if not window:
-                del self._dedup[user]
 
     def _spawn(self, awaitable: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(awaitable)

@@ -13,16 +13,32 @@ Channels are strings: ``room:<name>``, ``user:<id>``, ``session:<id>`` and ``all
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Broker", "Deliver", "Position", "HistoryPolicy", "Recovery", "PresenceChange"]
+__all__ = [
+    "Broker",
+    "Deliver",
+    "Position",
+    "HistoryPolicy",
+    "Recovery",
+    "PresenceChange",
+    "Outcome",
+    "Run",
+]
 
 Deliver = Callable[[str, str, "str | None", int], None]
 """``deliver(channel, frame, skip, offset)``: hand a frame to the local members of
 ``channel``, except the session whose id is ``skip``; ``offset`` is the room
 publication's offset (0 for frames that are not room publications with history)."""
+
+
+Outcome = tuple[str, Any]
+"""An emit's outcome: ``("data", json text)`` or ``("error", error object)``."""
+
+Run = Callable[[], Awaitable[tuple[Outcome, bool]]]
+"""Runs a handler once: its outcome, and whether to keep it for retries."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +136,24 @@ class Broker(ABC):
     @abstractmethod
     async def presence(self, room: str) -> dict[str, tuple[dict[str, Any], int]]:
         """The room's members across all nodes: ``{user: (info, connections)}``."""
+
+    @abstractmethod
+    async def park_session(
+        self, session: str, token: str, user: str, rooms: list[str], ttl: float
+    ) -> None:
+        """Keep a closed session's rooms for ``ttl`` seconds, so that its client can
+        resume it, on any node."""
+
+    @abstractmethod
+    async def resume_session(self, session: str, token: str, user: str) -> list[str] | None:
+        """Take back a parked session: its rooms, if it exists and the token and user
+        match (once: a second resume of the same park gets ``None``)."""
+
+    @abstractmethod
+    async def idempotent(self, user: str, key: str, window: float, limit: int, run: Run) -> Outcome:
+        """Run ``run`` at most once per ``(user, key)`` within ``window`` seconds,
+        across all nodes: a second call gets the first one's outcome (waiting for it
+        if it is still running). ``limit``: keys kept per user at most."""
 
     def status(self) -> dict[str, Any]:
         """The broker's state for ``/healthz`` and ``/metrics`` (``"ok": bool``)."""

@@ -9,11 +9,22 @@ every room in a new epoch (so reconnecting clients are told ``recovered: false``
 from __future__ import annotations
 
 import asyncio
+import hmac
+from collections import OrderedDict
 from typing import Any
 
 from ..history import Stream
 from ..wire import event_frame
-from .base import Broker, Deliver, HistoryPolicy, Position, PresenceChange, Recovery
+from .base import (
+    Broker,
+    Deliver,
+    HistoryPolicy,
+    Outcome,
+    Position,
+    PresenceChange,
+    Recovery,
+    Run,
+)
 
 __all__ = ["MemoryBroker"]
 
@@ -29,6 +40,10 @@ class MemoryBroker(Broker):
         self._ttl: dict[str, float] = {}  # the policy ttl each stream was last used with
         self._subscribed: set[str] = set()
         self._presence: dict[str, dict[str, tuple[dict[str, Any], int]]] = {}
+        # Parked sessions: id -> (expiry, token, user, rooms), oldest first.
+        self._parked: OrderedDict[str, tuple[float, str, str, list[str]]] = OrderedDict()
+        # Idempotency keys: user -> key -> (expiry, the first run's outcome).
+        self._keys: dict[str, OrderedDict[str, tuple[float, asyncio.Future[Outcome]]]] = {}
         self._sweeper: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -92,6 +107,45 @@ class MemoryBroker(Broker):
     async def presence(self, room: str) -> dict[str, tuple[dict[str, Any], int]]:
         return dict(self._presence.get(room, {}))
 
+    async def park_session(
+        self, session: str, token: str, user: str, rooms: list[str], ttl: float
+    ) -> None:
+        self._parked[session] = (self._now() + ttl, token, user, rooms)
+        self._parked.move_to_end(session)
+
+    async def resume_session(self, session: str, token: str, user: str) -> list[str] | None:
+        parked = self._parked.get(session)
+        if parked is None or parked[0] < self._now():
+            return None
+        _, known_token, known_user, rooms = parked
+        if not hmac.compare_digest(known_token, token) or known_user != user:
+            return None
+        del self._parked[session]
+        return rooms
+
+    async def idempotent(self, user: str, key: str, window: float, limit: int, run: Run) -> Outcome:
+        now = self._now()
+        keys = self._keys.setdefault(user, OrderedDict())
+        seen = keys.get(key)
+        if seen is not None and seen[0] >= now:
+            return await asyncio.shield(seen[1])  # a retry: the first run's outcome
+        first: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        keys[key] = (now + window, first)
+        keys.move_to_end(key)
+        while len(keys) > limit:
+            keys.popitem(last=False)
+        keep = False
+        try:
+            outcome, keep = await run()
+            first.set_result(outcome)
+            return outcome
+        finally:
+            if not keep:  # failed or cancelled: a retry runs again
+                if keys.get(key, (0, None))[1] is first:
+                    del keys[key]
+                if not first.done():
+                    first.set_result(("error", {"code": "internal", "message": "interrupted"}))
+
     def status(self) -> dict[str, Any]:
         return {
             "ok": True,
@@ -122,4 +176,13 @@ class MemoryBroker(Broker):
             if f"room:{room}" not in self._subscribed and stream.touched + ttl < now:
                 del self._streams[room]
                 self._ttl.pop(room, None)
+        parked = self._parked
+        while parked and next(iter(parked.values()))[0] < now:
+            parked.popitem(last=False)
+        for user, keys in list(self._keys.items()):
+            for key, (expiry, _) in list(keys.items()):
+                if expiry < now:
+                    del keys[key]
+            if not keys:
+                del self._keys[user]
         self._sweeper = self._loop.call_later(_SWEEP_INTERVAL, self._sweep)
