@@ -1,9 +1,10 @@
-"""The chat demo without a browser: its HTTP API over plain HTTP, its WebSocket with
-switchboard.connect, and the ChatRoom rules."""
+"""The chat demo without a browser: its HTTP API over plain HTTP, its hub with the
+Python client (switchboard.realtime.connect), and the ChatRoom rules."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import json
 from collections.abc import AsyncIterator
@@ -12,7 +13,9 @@ from typing import Any
 import pytest
 
 import switchboard
-from switchboard.apps.chat import ChatRoom, InvalidChatMessage, create_app
+from switchboard.apps.chat import ChatRoom, InvalidChatMessage, clean_name, create_app
+from switchboard.realtime import HubClient, HubError, InvalidPayload, RateLimited, Rejected, connect
+from switchboard.realtime.client import EventMeta, RoomEvent
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -58,13 +61,41 @@ async def post(server: switchboard.Server, **fields: object) -> Answer:
     return await request(server, "POST", "/api/messages", json.dumps(fields))
 
 
-def ws_uri(server: switchboard.Server) -> str:
-    return f"ws://127.0.0.1:{server.port}/ws/chat"
+def hub_url(server: switchboard.Server) -> str:
+    return f"ws://127.0.0.1:{server.port}/rt"
 
 
-async def next_event(ws: switchboard.WebSocket) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 5))
-    return event
+class Inbox:
+    """The ``chat.message`` events a client receives, in a queue."""
+
+    def __init__(self, client: HubClient) -> None:
+        self.queue: asyncio.Queue[tuple[dict[str, Any], EventMeta]] = asyncio.Queue()
+        client.on("chat.message")(lambda data, meta: self.queue.put_nowait((data, meta)))
+
+    async def next(self) -> dict[str, Any]:
+        data, _ = await self.next_with_meta()
+        return data
+
+    async def next_with_meta(self) -> tuple[dict[str, Any], EventMeta]:
+        return await asyncio.wait_for(self.queue.get(), 5)
+
+
+async def member(server: switchboard.Server, name: str, room: str = "lobby") -> HubClient:
+    """A hub client named ``name`` in ``chat:<room>`` (close it)."""
+    client: HubClient = await connect(hub_url(server), auth={"name": name})  # __await__ is Any
+    await client.join(f"chat:{room}")
+    return client
+
+
+@contextlib.asynccontextmanager
+async def joined(
+    server: switchboard.Server, name: str, room: str = "lobby"
+) -> AsyncIterator[HubClient]:
+    client = await member(server, name, room)
+    try:
+        yield client
+    finally:
+        await client.close()
 
 
 # -- HTTP API ---------------------------------------------------------------------
@@ -74,11 +105,14 @@ async def test_history_starts_empty_with_the_settings(server: switchboard.Server
     answer = await request(server, "GET", "/api/history")
     assert answer.status == 200
     assert answer.json() == {
+        "room": "lobby",
+        "rooms": ["lobby", "random", "help"],
         "messages": [],
         "last_id": 0,
         "poll_interval": 0.2,
         "limits": {"max_length": 2000, "max_name": 32, "history_size": 5},
     }
+    assert (await request(server, "GET", "/api/history?room=help")).json()["room"] == "help"
 
 
 async def test_post_then_poll(server: switchboard.Server) -> None:
@@ -99,6 +133,29 @@ async def test_post_then_poll(server: switchboard.Server) -> None:
     polled = (await request(server, "GET", "/api/messages?after=1")).json()
     assert polled == {"messages": [], "last_id": 1}
     assert (await request(server, "GET", "/api/messages")).json()["messages"] == [message]
+
+
+async def test_rooms_are_separate(server: switchboard.Server) -> None:
+    await post(server, author="ann", text="in the lobby")
+    answer = await post(server, room="random", author="bob", text="in random")
+    assert answer.json()["message"]["id"] == 1  # ids count per room
+    await post(server, room="random", author="bob", text="again")
+    lobby = (await request(server, "GET", "/api/history?room=lobby")).json()
+    assert [m["text"] for m in lobby["messages"]] == ["in the lobby"]
+    polled = (await request(server, "GET", "/api/messages?room=random&after=1")).json()
+    assert [m["text"] for m in polled["messages"]] == ["again"]
+    assert polled["last_id"] == 2
+    assert (await request(server, "GET", "/api/messages?after=0")).json()["last_id"] == 1
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/history?room=nope", "/api/messages?room=nope&after=0", "/api/history?room="]
+)
+async def test_unknown_rooms_are_refused(server: switchboard.Server, path: str) -> None:
+    answer = await request(server, "GET", path)
+    assert answer.status == 400
+    assert answer.json()["error"].startswith("unknown room ")
+    assert answer.json()["error"].endswith(": the rooms are lobby, random, help")
 
 
 async def test_history_keeps_the_last_history_size_messages(server: switchboard.Server) -> None:
@@ -135,6 +192,14 @@ async def test_limits_are_inclusive(server: switchboard.Server) -> None:
         ),
         ({"author": "ann", "text": "hi", "sent": True}, "sent must be a timestamp in milliseconds"),
         (["ann", "hi"], 'expected a JSON object like {"author": ..., "text": ...}'),
+        (
+            {"room": "nope", "author": "ann", "text": "hi"},
+            "unknown room 'nope': the rooms are lobby, random, help",
+        ),
+        (
+            {"room": None, "author": "ann", "text": "hi"},
+            "unknown room None: the rooms are lobby, random, help",
+        ),
     ],
 )
 async def test_post_refuses_bad_messages(
@@ -167,78 +232,167 @@ async def test_pages_are_served(server: switchboard.Server) -> None:
     for page in ("ws.html", "poll.html", "compare.html"):
         answer = await request(server, "GET", f"/{page}")
         assert (answer.status, answer.content_type) == (200, "text/html; charset=utf-8")
-    script = await request(server, "GET", "/chat.js")
-    assert (script.status, script.content_type) == (200, "text/javascript; charset=utf-8")
-    assert (await request(server, "GET", "/ws/chat")).status == 426
+    for path in ("/chat.js", "/ws.js", "/rt/client.js"):  # the last one from the hub
+        script = await request(server, "GET", path)
+        assert (script.status, script.content_type) == (200, "text/javascript; charset=utf-8")
+    assert b"export function connect(" in (await request(server, "GET", "/rt/client.js")).body
+    assert (await request(server, "GET", "/rt")).status == 426
     assert (await request(server, "GET", "/nope.html")).status == 404
+    metrics = (await request(server, "GET", "/metrics")).body.decode()
+    assert 'switchboard_realtime_sessions{hub="chat"} 0' in metrics
 
 
-# -- WebSocket ----------------------------------------------------------------------
+# -- the hub ---------------------------------------------------------------------------
 
 
-async def test_websocket_and_polling_share_one_room(server: switchboard.Server) -> None:
-    async with switchboard.connect(ws_uri(server)) as ws:
-        await ws.send(json.dumps({"author": "ann", "text": "over the socket", "sent": 5.0}))
-        pushed = (await next_event(ws))["message"]
+async def test_websocket_and_polling_share_each_room(server: switchboard.Server) -> None:
+    async with joined(server, "ann") as ann:
+        inbox = Inbox(ann)
+        ack = await ann.emit("chat.send", {"room": "lobby", "text": "over the hub", "sent": 5})
+        assert ack == {"id": 1}
+        pushed, meta = await inbox.next_with_meta()
         assert (pushed["id"], pushed["author"], pushed["text"], pushed["via"]) == (
             1,
             "ann",
-            "over the socket",
+            "over the hub",
             "websocket",
         )
         assert pushed["sent"] == 5.0
+        assert (meta.room, meta.offset) == ("chat:lobby", 1)
         polled = (await request(server, "GET", "/api/messages?after=0")).json()
         assert polled["messages"] == [pushed]
 
         posted = (await post(server, author="bob", text="over HTTP")).json()["message"]
-        assert await next_event(ws) == {"type": "message", "message": posted}
+        assert await inbox.next() == posted
+        # Another room's messages go to that room's members only.
+        await post(server, room="random", author="bob", text="elsewhere")
+        await ann.emit("chat.send", {"room": "lobby", "text": "next"})
+        assert (await inbox.next())["text"] == "next"
 
 
-async def test_every_websocket_gets_every_message(server: switchboard.Server) -> None:
-    uri = ws_uri(server)
-    async with switchboard.connect(uri) as ann, switchboard.connect(uri) as bob:
-        await ann.send(json.dumps({"author": "ann", "text": "hi bob"}))
-        for ws in (ann, bob):
-            event = await next_event(ws)
-            assert (event["type"], event["message"]["text"]) == ("message", "hi bob")
-        await bob.send(json.dumps({"author": "bob", "text": "hi ann"}))
-        for ws in (ann, bob):
-            assert (await next_event(ws))["message"]["text"] == "hi ann"
+async def test_every_member_gets_every_message_of_its_room(server: switchboard.Server) -> None:
+    ann, bob, cy = (
+        await member(server, "ann"),
+        await member(server, "bob"),
+        await member(server, "cy", "random"),
+    )
+    inboxes = [Inbox(client) for client in (ann, bob, cy)]
+    try:
+        await ann.emit("chat.send", {"room": "lobby", "text": "hi bob"})
+        await cy.emit("chat.send", {"room": "random", "text": "hi nobody"})
+        for inbox in inboxes[:2]:
+            assert (await inbox.next())["text"] == "hi bob"
+        assert (await inboxes[2].next())["text"] == "hi nobody"
+        await bob.emit("chat.send", {"room": "lobby", "text": "hi ann"})
+        for inbox in inboxes[:2]:
+            assert (await inbox.next())["text"] == "hi ann"
+        assert inboxes[2].queue.empty()
+    finally:
+        for client in (ann, bob, cy):
+            await client.close()
 
 
 @pytest.mark.parametrize(
-    ("message", "error"),
+    ("data", "error", "message"),
     [
         (
-            json.dumps({"author": "ann", "text": "x" * 2001}),
+            {"room": "lobby", "text": "x" * 2001},
+            Rejected,
             "text too long: 2001 characters (limit 2000)",
         ),
-        ("not json", "message is not valid JSON"),
-        ("[" * 100_000, "message is not valid JSON"),
-        ('"text"', 'expected a JSON object like {"author": ..., "text": ...}'),
-        (b"\x00\x01", "expected a text message holding JSON, got a binary one"),
+        ({"room": "lobby", "text": " \n "}, Rejected, "text is empty"),
+        (
+            {"room": "nope", "text": "hi"},
+            Rejected,
+            "unknown room 'nope': the rooms are lobby, random, help",
+        ),
+        ({"room": "lobby", "text": 42}, InvalidPayload, "text: expected a string, got 42"),
+        ({"room": "lobby"}, InvalidPayload, "text: missing"),
+        ({"room": "lobby", "text": "hi", "sent": "now"}, InvalidPayload, "sent: "),
+        ("hi", InvalidPayload, "expected an object"),
     ],
 )
-async def test_websocket_refusal_is_an_error_event(
-    server: switchboard.Server, message: str | bytes, error: str
+async def test_refusals_are_error_acks(
+    server: switchboard.Server, data: object, error: type[HubError], message: str
 ) -> None:
-    async with switchboard.connect(ws_uri(server)) as ws:
-        await ws.send(message)
-        assert await next_event(ws) == {"type": "error", "error": error}
+    async with joined(server, "ann") as ann:
+        inbox = Inbox(ann)
+        with pytest.raises(error) as refused:
+            await ann.emit("chat.send", data)
+        assert refused.value.message.startswith(message), refused.value.message
         # The connection stays usable.
-        await ws.send(json.dumps({"author": "ann", "text": "still here"}))
-        assert (await next_event(ws))["message"]["text"] == "still here"
+        await ann.emit("chat.send", {"room": "lobby", "text": "still here"})
+        assert (await inbox.next())["text"] == "still here"
     assert (await request(server, "GET", "/api/history")).json()["last_id"] == 1
 
 
-async def test_closed_websockets_leave_the_room(server: switchboard.Server) -> None:
-    async with switchboard.connect(ws_uri(server)) as ws:
-        await ws.send(json.dumps({"author": "ann", "text": "one"}))
-        await next_event(ws)
-    async with switchboard.connect(ws_uri(server)) as ws:
-        await ws.send(json.dumps({"author": "ann", "text": "two"}))
-        assert (await next_event(ws))["message"]["id"] == 2
-        assert len(server.connections) == 1
+async def test_only_the_chat_rooms_can_be_joined(server: switchboard.Server) -> None:
+    async with connect(hub_url(server), auth={"name": "ann"}) as ann:
+        for room in ("chat:nope", "lobby", "chat:", "user:ann"):
+            with pytest.raises(HubError) as refused:
+                await ann.join(room)
+            assert refused.value.code == "not_allowed"
+        assert (await ann.join("chat:help"))["recovered"] is None
+        assert list(ann.rooms) == ["chat:help"]
+
+
+async def test_names_are_cleaned_and_anonymous_is_allowed(server: switchboard.Server) -> None:
+    async with joined(server, "  Ann\u202e\x1b ") as ann:
+        assert ann.user == {"id": "name:Ann", "info": {"name": "Ann"}}
+    async with joined(server, "n" * 40) as long:
+        assert long.user is not None and long.user["info"] == {"name": "n" * 32}
+    for auth in (None, {"name": " \t "}, {"name": 42}, "Ann", [1]):
+        async with connect(hub_url(server), auth=auth) as anonymous:
+            assert anonymous.user is not None
+            assert anonymous.user["info"] == {}
+            assert anonymous.user["id"] == anonymous.session_id
+            await anonymous.join("chat:lobby")
+            await anonymous.emit("chat.send", {"room": "lobby", "text": "who am I?"})
+    history = (await request(server, "GET", "/api/history")).json()["messages"]
+    assert {m["author"] for m in history} == {"anonymous"}
+
+
+async def test_presence_lists_each_name_once(server: switchboard.Server) -> None:
+    tabs = [await member(server, "ann"), await member(server, "ann"), await member(server, "bob")]
+    try:
+        await tabs[2].emit("chat.send", {"room": "lobby", "text": "sync"})  # joins are done
+        assert tabs[2].presence("chat:lobby") == {
+            "name:ann": {"info": {"name": "ann"}},
+            "name:bob": {"info": {"name": "bob"}},
+        }
+    finally:
+        for tab in tabs:
+            await tab.close()
+
+
+async def test_sending_too_fast_is_rate_limited(server: switchboard.Server) -> None:
+    async with joined(server, "ann") as ann:
+        sends = [ann.emit("chat.send", {"room": "lobby", "text": f"m{n}"}) for n in range(30)]
+        results = await asyncio.gather(*sends, return_exceptions=True)
+        refused = [r for r in results if isinstance(r, RateLimited)]
+        assert 0 < len(refused) <= 10  # bursts of 20 (a few more as the bucket refills)
+        assert all(r.retry_after > 0 for r in refused)
+        assert all(isinstance(r, dict) for r in results if not isinstance(r, RateLimited))
+
+
+async def test_a_restarted_server_replays_what_was_missed() -> None:
+    router = create_app(history_size=5)
+    first = await switchboard.serve(router, "127.0.0.1", 0)
+    port = first.port
+    changes: list[RoomEvent] = []
+    async with connect(f"ws://127.0.0.1:{port}/rt", auth={"name": "ann"}) as ann:
+        ann.on_room(changes.append)
+        inbox = Inbox(ann)
+        await ann.join("chat:lobby")
+        first.close(1012, "service restart")
+        await first.wait_closed()
+        async with switchboard.serve(router, "127.0.0.1", 0) as side:  # the same rooms
+            for n in (1, 2):
+                assert (await post(side, author="bob", text=f"missed {n}")).status == 200
+        async with switchboard.serve(router, "127.0.0.1", port):
+            texts = [(await inbox.next())["text"] for _ in range(2)]
+            assert texts == ["missed 1", "missed 2"]
+            assert [(c.type, c.recovered) for c in changes] == [("joined", None), ("joined", True)]
 
 
 # -- settings and the room itself -------------------------------------------------
@@ -270,3 +424,24 @@ def test_room_ids_history_and_since() -> None:
     with pytest.raises(InvalidChatMessage, match="sent must be a timestamp"):
         room.post("ann", "a", sent=float("nan"), via="polling")
     assert room.last_id == 3
+
+
+def test_create_app_refuses_bad_rooms() -> None:
+    with pytest.raises(TypeError, match="rooms is a list of names"):
+        create_app(rooms="lobby")
+    with pytest.raises(ValueError, match="at least one name, without repeats"):
+        create_app(rooms=[])
+    with pytest.raises(ValueError, match="at least one name, without repeats"):
+        create_app(rooms=["a", "a"])
+    for bad in ("Lobby", "-x", "a b", "x" * 33, "chat:x"):
+        with pytest.raises(ValueError, match="invalid room name"):
+            create_app(rooms=[bad])
+
+
+def test_clean_name() -> None:
+    assert clean_name("  Ann  ") == "Ann"
+    assert clean_name("A\u202en\x00n") == "Ann"
+    assert clean_name("x" * 40) == "x" * 32
+    assert clean_name("ab  cd", 3) == "ab"  # cut, then trimmed again
+    assert clean_name("\u2066 \u2069") is None
+    assert clean_name(None) is None

@@ -1,13 +1,13 @@
-"""The chat room: one bounded message history and the WebSocket subscribers.
+"""A chat room's store: its bounded message history, ids and rules.
 
-Both transports share it: a message posted over HTTP (polling) or over a
-WebSocket gets the next id, goes into the history, and is pushed at once to every
-subscribed WebSocket. Polling clients pick it up from the history by id.
+Both transports share it: a message posted over HTTP (polling) or over the hub's
+WebSocket gets the room's next id and goes into the history; the app then emits
+it to the room's hub members (``hub.to("chat:<room>")``). Polling clients pick it
+up from the history by id.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import unicodedata
@@ -15,10 +15,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ...broadcast import Group, broadcast
 from ...protocol.errors import SwitchboardError
 
-__all__ = ["ChatMessage", "ChatRoom", "InvalidChatMessage"]
+__all__ = ["ChatMessage", "ChatRoom", "InvalidChatMessage", "clean_name"]
 
 Transport = Literal["websocket", "polling"]
 
@@ -64,12 +63,11 @@ class ChatMessage:
 
 
 class ChatRoom:
-    """The state of one chat: the last ``history_size`` messages and the subscribers.
+    """The state of one chat room: its last ``history_size`` messages.
 
     Example::
 
         room = ChatRoom(history_size=200)
-        room.subscribers.add(ws)      # ws now gets {"type": "message", ...} events
         message = room.post("ann", "hello", via="polling")
         assert room.since(message.id - 1) == [message]
     """
@@ -81,7 +79,6 @@ class ChatRoom:
             raise ValueError(f"history_size must be at least 1, got {history_size}")
         self.max_length = max_length
         self.max_name = max_name
-        self.subscribers = Group()  # a closed connection leaves it by itself
         self._messages: deque[ChatMessage] = deque(maxlen=history_size)
         self._last_id = 0
 
@@ -101,7 +98,7 @@ class ChatRoom:
     def post(
         self, author: object, text: object, *, sent: object = None, via: Transport
     ) -> ChatMessage:
-        """Check and store a message, push it to every subscriber, and return it.
+        """Check and store a message, and return it (the caller delivers it).
 
         ``author``, ``text`` and ``sent`` come straight from a client's JSON: anything
         but a valid name, a non-blank text within ``max_length`` characters and an
@@ -117,7 +114,6 @@ class ChatRoom:
         )
         self._last_id = message.id
         self._messages.append(message)
-        broadcast(self.subscribers, json.dumps({"type": "message", "message": message.to_json()}))
         return message
 
     def _check_author(self, author: object) -> str:
@@ -130,7 +126,7 @@ class ChatRoom:
             raise InvalidChatMessage(
                 f"author too long: {len(author)} characters (limit {self.max_name})"
             )
-        if any(unicodedata.category(char) == "Cc" or char in _BIDI_CONTROLS for char in author):
+        if any(_is_control(char) for char in author):
             raise InvalidChatMessage("author contains control characters")
         return author
 
@@ -144,6 +140,26 @@ class ChatRoom:
                 f"text too long: {len(text)} characters (limit {self.max_length})"
             )
         return text
+
+
+def clean_name(name: object, max_name: int = 32) -> str | None:
+    """A display name made safe rather than refused (for a WebSocket identity):
+    control characters and bidirectional overrides dropped, whitespace trimmed, cut
+    to ``max_name`` characters; ``None`` when nothing is left (or not a string).
+
+    >>> clean_name("  Ann\u202e  ")
+    'Ann'
+    >>> clean_name("x" * 40, 4), clean_name(" \t "), clean_name(42)
+    ('xxxx', None, None)
+    """
+    if not isinstance(name, str):
+        return None
+    kept = "".join(char for char in name if not _is_control(char)).strip()
+    return kept[:max_name].rstrip() or None
+
+
+def _is_control(char: str) -> bool:
+    return unicodedata.category(char) == "Cc" or char in _BIDI_CONTROLS
 
 
 def _check_sent(sent: object) -> float | None:

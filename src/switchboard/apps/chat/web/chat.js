@@ -1,8 +1,9 @@
 // Shared by the WebSocket and the polling chat pages: the message list, the
-// composer, the request counters, and the reports to the comparison page when a
-// chat page is embedded in it.
+// composer, the room picker, the request counters, and the reports to the
+// comparison page when a chat page is embedded in it.
 //
-// Chat text is untrusted: it is only ever rendered with textContent, never as HTML.
+// Chat text and names are untrusted: they are only ever rendered with textContent,
+// never as HTML.
 
 const encoder = new TextEncoder();
 const params = new URLSearchParams(location.search);
@@ -236,6 +237,61 @@ export class ChatView {
     }
     if (atBottom) this.list.scrollTop = this.list.scrollHeight;
     return true;
+  }
+}
+
+/** A room name as the server accepts them (create_app's `rooms`). */
+const ROOM_NAME = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+
+/**
+ * The room picker: one toggle button per room (Tab to it, Enter or Space to
+ * switch). `onSwitch(name)` is called when the user picks another room; the page
+ * calls `select(name)` once it has switched, which also puts `?room=` in the URL.
+ */
+export class Rooms {
+  constructor(onSwitch) {
+    this.onSwitch = onSwitch;
+    this.nav = document.getElementById("rooms");
+    this.list = document.getElementById("messages");
+    this.names = [];
+    const wanted = params.get("room");
+    /** The room shown: `?room=` if it looks like a room name, else the default one. */
+    this.current = wanted && ROOM_NAME.test(wanted) ? wanted : "lobby";
+    this.label();
+  }
+
+  /** Show the server's rooms (from an /api/history answer). */
+  render(names) {
+    if (names.join("\n") === this.names.join("\n")) return;
+    this.names = [...names];
+    const buttons = this.names.map((name) => {
+      const button = element("button", "room", `#${name}`);
+      button.type = "button";
+      button.dataset.room = name;
+      button.addEventListener("click", () => {
+        if (name !== this.current) this.onSwitch(name);
+      });
+      return button;
+    });
+    this.nav.replaceChildren(...buttons);
+    this.select(this.current);
+  }
+
+  select(name) {
+    this.current = name;
+    for (const button of this.nav.querySelectorAll("button")) {
+      button.setAttribute("aria-pressed", String(button.dataset.room === name));
+    }
+    const url = new URL(location.href);
+    if (url.searchParams.get("room") !== name) {
+      url.searchParams.set("room", name);
+      history.replaceState(history.state, "", url);
+    }
+    this.label();
+  }
+
+  label() {
+    this.list.setAttribute("aria-label", `Messages in #${this.current}`);
   }
 }
 
