@@ -10,7 +10,7 @@ and :class:`Hello` (``on_connect``), :class:`RoomOptions`, :class:`Rate`, the br
 """
 
 from .brokers import Broker, HistoryPolicy, MemoryBroker, Position, Recovery
-from .client import HubClient, connect
+from .client import EventMeta, HubClient, RoomEvent, connect
 from .errors import (
     AckTimeout,
     Disconnected,
@@ -27,6 +27,15 @@ from .rooms import RoomOptions
 from .session import Hello, Identity, Session
 from .wire import SUBPROTOCOL
 
+
+def __getattr__(name: str) -> object:
+    if name == "RedisBroker":  # imported on use: it needs the optional redis extra
+        from .brokers.redis import RedisBroker
+
+        return RedisBroker
+    raise AttributeError(f"module 'switchboard.realtime' has no attribute {name!r}")
+
+
 __all__ = [
     "Hub",
     "Session",
@@ -38,10 +47,13 @@ __all__ = [
     "Rate",
     "Broker",
     "MemoryBroker",
+    "RedisBroker",
     "HistoryPolicy",
     "Position",
     "Recovery",
     "HubClient",
+    "EventMeta",
+    "RoomEvent",
     "connect",
     "HubError",
     "Rejected",

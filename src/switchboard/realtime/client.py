@@ -25,7 +25,7 @@ import logging
 import random
 import secrets
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -72,7 +72,7 @@ class HubClient:
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         *,
         auth: Any | Callable[[], Any] = None,
         ack_timeout: float = 10.0,
@@ -81,7 +81,11 @@ class HubClient:
         open_timeout: float = 10.0,
         **options: Any,
     ) -> None:
-        self.url = url
+        #: The hub's URLs: a reconnect that fails moves on to the next one (other nodes).
+        self.urls = [url] if isinstance(url, str) else list(url)
+        if not self.urls:
+            raise ValueError("connect() needs at least one URL")
+        self._url = 0  # the one in use
         self.auth = auth
         self.ack_timeout = ack_timeout
         self.reconnect_enabled = reconnect
@@ -337,8 +341,11 @@ class HubClient:
                     attempt = 0  # it worked for a while: back off from the start
             except (OSError, InvalidHandshake, TimeoutError, ConnectionClosed) as exc:
                 code, reason = 1006, str(exc)
+                self._url = (self._url + 1) % len(self.urls)  # try another node next
                 if self._welcomed is not None and not self._welcomed.done():
-                    # The first connection failed: tell the caller rather than retry.
+                    if self._url != 0:
+                        continue  # the first connection: try every URL once, at once
+                    # No URL worked: tell the caller rather than retry.
                     self._welcomed.set_exception(exc)
                     self._set_state("failed")
                     return
@@ -371,7 +378,7 @@ class HubClient:
     async def _connect_once(self) -> tuple[int, str]:
         """One connection, from the handshake to its close; returns (code, reason)."""
         ws = await ws_connect(
-            self.url,
+            self.urls[self._url],
             subprotocols=[wire.SUBPROTOCOL],
             open_timeout=self.open_timeout,
             **self.options,
@@ -568,6 +575,9 @@ def _position(offset: Any, epoch: Any) -> Position | None:
 class connect:
     """Connect to a hub: ``async with connect(url) as client`` or ``await connect(url)``.
 
+    ``url`` may be a list of URLs of the hub's nodes: when a connection cannot be
+    made, the client tries the next one (and the first connect tries them all).
+
     Options: ``auth`` (JSON for the hub's ``on_connect``, or a function returning
     it, called for each connection), ``ack_timeout`` (10 s), ``reconnect`` (True),
     ``backoff`` (``(initial, maximum)`` seconds: 0.5, 10), ``open_timeout`` (10 s);
@@ -575,7 +585,7 @@ class connect:
     ``headers``, ``origin``, ...).
     """
 
-    def __init__(self, url: str, **options: Any) -> None:
+    def __init__(self, url: str | Sequence[str], **options: Any) -> None:
         self._client = HubClient(url, **options)
 
     def __await__(self) -> Any:

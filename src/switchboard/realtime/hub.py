@@ -109,7 +109,8 @@ class Hub:
 
     Options, all keyword-only with safe defaults:
 
-    * ``broker``: a :class:`~switchboard.realtime.Broker` (default: in-process).
+    * ``broker``: a :class:`~switchboard.realtime.Broker` (default: in-process), or
+      a Redis URL for a :class:`~switchboard.realtime.RedisBroker`.
     * ``rooms``: :class:`RoomOptions` for every room, or a function of the room's
       name returning them (history size and age, presence, presence grace).
     * Limits: ``max_payload`` (64 KiB per message), ``max_depth`` (32 levels of
@@ -132,7 +133,7 @@ class Hub:
     def __init__(
         self,
         *,
-        broker: Broker | None = None,
+        broker: Broker | str | None = None,
         rooms: RoomOptions | Callable[[str], RoomOptions] = RoomOptions(),
         max_payload: int = 64 * 1024,
         max_depth: int = 32,
@@ -150,7 +151,11 @@ class Hub:
         presence_interval: float = 0.05,
         name: str = "hub",
     ) -> None:
-        self.broker = broker if broker is not None else MemoryBroker()
+        if isinstance(broker, str):  # a URL: redis://host:port/db
+            from .brokers.redis import RedisBroker
+
+            broker = RedisBroker(broker)
+        self.broker: Broker = broker if broker is not None else MemoryBroker()
         self._room_options: Callable[[str], RoomOptions] = (
             (lambda _name: rooms) if isinstance(rooms, RoomOptions) else rooms
         )
@@ -314,6 +319,7 @@ class Hub:
         router.websocket(prefix or "/", subprotocols=[wire.SUBPROTOCOL])(self.serve)
         router.static(prefix, WEB, max_age=0, index=None)
         router.add_metrics(self.render_metrics)
+        router.add_health(self.health)
 
     async def start(self) -> None:
         """Start the broker and the heartbeat; the first connection does it if needed."""
@@ -326,6 +332,7 @@ class Hub:
                 self._started.set_exception(exc)
                 self._started = None
                 raise
+            await self.broker.subscribe("all")
             self._started.set_result(None)
             self._ticker = self._loop.call_later(self.heartbeat, self._tick)
         await asyncio.shield(self._started)
@@ -453,8 +460,12 @@ class Hub:
             sid, token = f"s-{secrets.token_urlsafe(12)}", secrets.token_urlsafe(18)
         session = Session(self, ws, sid, token, identity or Identity(sid))
         self._sessions[sid] = session
-        self._users.setdefault(session.user.id, {})[sid] = session
+        mine = self._users.setdefault(session.user.id, {})
+        mine[sid] = session
         self._all.add(ws)
+        await self._broker_call(self.broker.subscribe(f"session:{sid}"))
+        if len(mine) == 1:
+            await self._broker_call(self.broker.subscribe(f"user:{session.user.id}"))
         return session, list(rooms or ()), rooms is not None
 
     async def _detach(self, session: Session) -> bool:
@@ -468,6 +479,8 @@ class Hub:
             mine.pop(session.id, None)
             if not mine:
                 del self._users[session.user.id]
+                self._spawn(self._broker_call(self.broker.unsubscribe(f"user:{session.user.id}")))
+        self._spawn(self._broker_call(self.broker.unsubscribe(f"session:{session.id}")))
         self._all.discard(session.ws)
         session._closed()
         rooms = list(session.rooms)

@@ -119,6 +119,8 @@ class Router:
         self._mounts: list[tuple[re.Pattern[str], _Endpoint]] = []
         #: Functions adding lines to the server's ``/metrics`` (see :meth:`add_metrics`).
         self.metrics_sources: list[Callable[[], str]] = []
+        #: Functions reporting on components for ``/healthz`` (see :meth:`add_health`).
+        self.health_checks: list[Callable[[], dict[str, Any]]] = []
 
     # -- registration -----------------------------------------------------------
 
@@ -198,6 +200,11 @@ class Router:
     def add_metrics(self, source: Callable[[], str]) -> None:
         """Add ``source()``, Prometheus exposition text, to the server's ``/metrics``."""
         self.metrics_sources.append(source)
+
+    def add_health(self, check: Callable[[], dict[str, Any]]) -> None:
+        """Add ``check()`` to ``/healthz``: a dict with ``"ok": bool`` and details. Any
+        check not ok makes the status ``"degraded"`` (still 200: the node serves)."""
+        self.health_checks.append(check)
 
     def static(
         self,

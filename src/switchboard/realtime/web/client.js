@@ -501,7 +501,7 @@ export class Hub {
       try {
         ws.close(code, reason);
       } catch {
-        // already closing
+        ws.close(code); // a reason over 123 bytes of UTF-8 is refused
       }
     }
     for (const request of this.#requests.values()) {
@@ -608,6 +608,7 @@ export class Hub {
       return;
     }
     if (!message || typeof message !== "object") return;
+    if (this.#replayUntil.size) this.#endReplays(message);
     switch (message.t) {
       case "welcome":
         return this.#onWelcome(message);
@@ -692,13 +693,31 @@ export class Hub {
         }
         const until = this.#replayUntil.get(room);
         if (until !== undefined) {
-          if (offset <= until) meta.replay = true;
+          meta.replay = true; // #endReplays let it through: offset <= until
           if (offset >= until) this.#replayUntil.delete(room);
         }
       }
     }
     const listeners = this.#eventListeners.get(event);
     if (listeners) for (const listener of [...listeners]) safely(listener, data, meta);
+  }
+
+  /**
+   * A room's replayed publications come right after its `joined`, one after the
+   * other; the first message that is not one of them ends the replay. The position
+   * then moves up to the `joined` offset: the hub may have left out publications
+   * this session was skipped for, which it will never send.
+   */
+  #endReplays(message) {
+    for (const [room, until] of this.#replayUntil) {
+      const { t, room: where, offset } = message;
+      if (t === "event" && where === room && typeof offset === "number" && offset <= until) continue;
+      this.#replayUntil.delete(room);
+      const position = this.#rooms.get(room);
+      if (position && typeof position.offset === "number" && position.offset < until) {
+        position.offset = until;
+      }
+    }
   }
 
   #onAck(message) {
