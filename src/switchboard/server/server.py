@@ -151,10 +151,12 @@ class Server:
         return self.trusted_proxies.client_address(host, request.headers)
 
     def _health(self, request: Request) -> Response:
-        return json_response(
-            {"status": "ok", "connections": len(self.connections)},
-            headers=[("Cache-Control", "no-store")],
-        )
+        checks = [check() for check in self.router.health_checks]
+        status = "ok" if all(check.get("ok", True) for check in checks) else "degraded"
+        body: dict[str, Any] = {"status": status, "connections": len(self.connections)}
+        if checks:
+            body["components"] = checks
+        return json_response(body, headers=[("Cache-Control", "no-store")])
 
     def _metrics(self, request: Request) -> Response:
         text = self.metrics.render(self.connections, len(self._http))
