@@ -188,6 +188,10 @@ async def test_redis_down_then_back(cluster: Any, redis_server: RedisServer) -> 
     await publisher.emit("post", {"room": "r", "n": 2})
     await eventually(lambda: box == [0, 2])
     assert a.hub.broker.status()["reconnects"] >= 1
+    metrics = await asyncio.to_thread(a.get, "/metrics")
+    assert 'switchboard_realtime_broker_up{hub="hub"} 1' in metrics
+    assert 'switchboard_realtime_broker_reconnects_total{hub="hub"}' in metrics
+    assert 'switchboard_realtime_broker_publish_failures_total{hub="hub"} 0' not in metrics
 
 
 async def test_a_killed_subscription_is_noticed_and_renewed(

@@ -11,6 +11,17 @@ __all__ = ["HubMetrics"]
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
+# Numbers a broker's status() may report, and what they mean.
+_BROKER_GAUGES = {
+    "reconnects": "Times the broker lost its connection and reconnected.",
+    "publish_failures": "Publications and broker calls that failed.",
+    "deaf_detections": "Times the subscription was found deaf (a probe did not come back).",
+    "lag": "Round trip of the last probe through the broker, in seconds.",
+    "last_message_age": "Seconds since the broker last delivered anything.",
+    "channels": "Channels this node subscribes to.",
+}
+
+
 class HubMetrics:
     """Counted where things happen; nothing here runs per receiver."""
 
@@ -85,6 +96,12 @@ class HubMetrics:
             {"": broker.get("history_size", 0)},
         )
         metric("broker_up", "gauge", "1 when the broker works.", {"": int(bool(broker["ok"]))})
+        for key, help in _BROKER_GAUGES.items():
+            value = broker.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                kind = "counter" if key.endswith("s") and key != "lag" else "gauge"
+                name = f"broker_{key}_total" if kind == "counter" else f"broker_{key}"
+                metric(name, kind, help, {"": value})
         full = "switchboard_realtime_ack_seconds"
         lines.append(f"# HELP {full} Time from an event's arrival to its ack.")
         lines.append(f"# TYPE {full} histogram")
