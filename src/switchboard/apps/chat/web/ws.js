@@ -71,6 +71,8 @@ function showState(state) {
   const offline = navigator.onLine === false || state === "disconnected" || state === "failed";
   badge.textContent = offline ? "offline" : LABELS[state];
   badge.dataset.state = offline ? "offline" : state;
+  // Who is online is only known while connected: dim the list otherwise.
+  presenceList.dataset.stale = String(state !== "connected");
 }
 
 window.addEventListener("offline", () => showState(hub.state));
