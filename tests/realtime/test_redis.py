@@ -77,6 +77,14 @@ async def cluster(redis_server: RedisServer) -> AsyncIterator[Any]:
         await n.hub.close()
 
 
+async def eventually_async(get: Any, expected: Any, timeout: float = 5.0) -> None:
+    """Wait until ``set(await get())`` is ``expected``."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while set(await get()) != expected:
+        assert asyncio.get_running_loop().time() < deadline, f"not {expected} in time"
+        await asyncio.sleep(0.02)
+
+
 def inbox(client: HubClient) -> list[int]:
     received: list[int] = []
     client.on("posted")(lambda data, meta: received.append(data))
@@ -172,6 +180,7 @@ async def test_redis_down_then_back(cluster: Any, redis_server: RedisServer) -> 
     reader = await cluster.client(b.url, "ada")
     box = inbox(reader)
     await reader.join("r")
+    await publisher.join("r")
     await publisher.emit("post", {"room": "r", "n": 0})
     await eventually(lambda: box == [0])
     redis_server.stop()
@@ -187,6 +196,12 @@ async def test_redis_down_then_back(cluster: Any, redis_server: RedisServer) -> 
     assert json.loads(await asyncio.to_thread(a.get, "/healthz"))["status"] == "ok"
     await publisher.emit("post", {"room": "r", "n": 2})
     await eventually(lambda: box == [0, 2])
+    # Redis came back empty: the nodes registered their members' presence again.
+    expected = {"ada", publisher.session_id}
+    for node in (a, b):
+        await eventually_async(lambda node=node: node.hub.presence("r"), expected)
+    await publisher.close()
+    await eventually(lambda: set(reader.presence("r")) == {"ada"})
     assert a.hub.broker.status()["reconnects"] >= 1
     metrics = await asyncio.to_thread(a.get, "/metrics")
     assert 'switchboard_realtime_broker_up{hub="hub"} 1' in metrics

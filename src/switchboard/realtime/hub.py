@@ -327,7 +327,7 @@ class Hub:
             self._loop = asyncio.get_running_loop()
             self._started = self._loop.create_future()
             try:
-                await self.broker.start(self._deliver)
+                await self.broker.start(self._deliver, self._resync)
             except BaseException as exc:
                 self._started.set_exception(exc)
                 self._started = None
@@ -775,6 +775,24 @@ class Hub:
             raise Unavailable(f"the broker is unavailable: {exc}") from exc
 
     # -- presence -----------------------------------------------------------------
+
+    async def _resync(self) -> None:
+        """After the broker reconnected: register this node's members' presence again
+        (the store may have restarted empty) and send each local member of a presence
+        room the room's state as it is now (diffs may have been lost meanwhile)."""
+        try:
+            for (name, user), count in list(self._local_counts.items()):
+                sessions = self._users.get(user)
+                info = next(iter(sessions.values())).user.info if sessions else {}
+                await self._broker_call(self.broker.presence_set(name, user, info, count))
+            for name, room in list(self._local.items()):
+                if room.options.presence:
+                    members = await self._broker_call(self.broker.presence(name))
+                    state = {user: {"info": entry[0]} for user, entry in members.items()}
+                    frame = wire.dumps({"t": "presence", "room": name, "state": state})
+                    self.metrics.deliveries += broadcast(room.group, frame)
+        except Unavailable:
+            pass  # lost again: the next reconnection resyncs
 
     async def _presence_add(self, room: str, session: Session) -> None:
         user = session.user

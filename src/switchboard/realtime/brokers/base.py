@@ -20,6 +20,7 @@ from typing import Any
 __all__ = [
     "Broker",
     "Deliver",
+    "Resync",
     "Position",
     "HistoryPolicy",
     "Recovery",
@@ -27,6 +28,10 @@ __all__ = [
     "Outcome",
     "Run",
 ]
+
+Resync = Callable[[], Awaitable[None]]
+"""Called by a broker that lost state it cannot rebuild alone (its store restarted):
+the hub registers its local members again and refreshes their presence."""
 
 Deliver = Callable[[str, str, "str | None", int], None]
 """``deliver(channel, frame, skip, offset)``: hand a frame to the local members of
@@ -90,8 +95,9 @@ class Broker(ABC):
     """The interface between a hub and the transport of its publications."""
 
     @abstractmethod
-    async def start(self, deliver: Deliver) -> None:
-        """Begin delivering publications to ``deliver``. Called once, by the hub."""
+    async def start(self, deliver: Deliver, resync: Resync) -> None:
+        """Begin delivering publications to ``deliver``; call ``resync`` after losing
+        shared state (a reconnect). Called once, by the hub."""
 
     @abstractmethod
     async def close(self) -> None:

@@ -23,6 +23,7 @@ from .base import (
     Position,
     PresenceChange,
     Recovery,
+    Resync,
     Run,
 )
 
@@ -47,7 +48,7 @@ class MemoryBroker(Broker):
         self._sweeper: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def start(self, deliver: Deliver) -> None:
+    async def start(self, deliver: Deliver, resync: Resync) -> None:  # nothing to lose
         self._deliver = deliver
         self._loop = asyncio.get_running_loop()
         self._sweeper = self._loop.call_later(_SWEEP_INTERVAL, self._sweep)

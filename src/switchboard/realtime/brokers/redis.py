@@ -42,7 +42,16 @@ from typing import TYPE_CHECKING, Any
 
 from ..history import new_epoch
 from ..wire import dumps
-from .base import Broker, Deliver, HistoryPolicy, Outcome, Position, Recovery, Run
+from .base import (
+    Broker,
+    Deliver,
+    HistoryPolicy,
+    Outcome,
+    Position,
+    Recovery,
+    Resync,
+    Run,
+)
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -161,7 +170,7 @@ class RedisBroker(Broker):
         node_ttl: float = 10.0,
         probe_interval: float = 2.0,
         probe_timeout: float = 5.0,
-        backoff: tuple[float, float] = (0.1, 5.0),
+        backoff: tuple[float, float] = (0.1, 2.0),
         command_timeout: float = 2.0,
     ) -> None:
         try:
@@ -180,6 +189,9 @@ class RedisBroker(Broker):
         self.command_timeout = command_timeout
         self._redis: aioredis.Redis | None = None
         self._deliver: Deliver | None = None
+        self._resync: Resync | None = None
+        self._resyncing: asyncio.Future[None] | None = None
+        self._ever_subscribed = False
         self._channels: set[str] = set()  # what this node wants to hear
         self._confirmed: dict[str, asyncio.Future[None]] = {}  # subscriptions in flight
         self._pubsub: Any = None  # the live redis-py PubSub, while connected
@@ -210,10 +222,11 @@ class RedisBroker(Broker):
 
     # -- lifecycle --------------------------------------------------------------
 
-    async def start(self, deliver: Deliver) -> None:
+    async def start(self, deliver: Deliver, resync: Resync) -> None:
         import redis.asyncio as aioredis
 
         self._deliver = deliver
+        self._resync = resync
         self._redis = aioredis.Redis.from_url(
             self.url,
             socket_timeout=self.command_timeout,
@@ -347,6 +360,11 @@ class RedisBroker(Broker):
                     if not pending_subscriptions and not self.subscribed:
                         self.connected = self.subscribed = True
                         logger.info("redis: subscribed to %d channels", len(self._channels))
+                        if self._ever_subscribed and self._resync is not None:
+                            # Redis may have lost its data (a restart): presence is
+                            # registered again from what the nodes know.
+                            self._resyncing = asyncio.ensure_future(self._after_loss())
+                        self._ever_subscribed = True
                     waiter = self._confirmed.get(channel)
                     if waiter is not None and not waiter.done():
                         waiter.set_result(None)
@@ -361,6 +379,22 @@ class RedisBroker(Broker):
                 next_probe = now + self.probe_interval
                 self._probe_sent = now
                 self._probing = asyncio.ensure_future(self._probe(now))
+
+    async def _after_loss(self) -> None:
+        """Back after losing Redis: renew our lease at once, then let the hub register
+        its members again (Redis may have restarted empty)."""
+        try:
+            await self._renew()
+        except Exception as exc:
+            logger.debug("redis: lease renewal failed: %s", exc)
+            return
+        if self._resync is not None:
+            await self._resync()
+
+    async def _renew(self) -> None:
+        assert self._redis is not None
+        lease = int(time.time() * 1000) + int(self.node_ttl * 1000)
+        await self._redis.zadd(self._key("nodes", "all"), {self.node: lease})
 
     async def _probe(self, sent: float) -> None:
         assert self._redis is not None
@@ -493,7 +527,7 @@ class RedisBroker(Broker):
         while True:
             try:
                 now_ms = int(time.time() * 1000)
-                await self._redis.zadd(nodes, {self.node: now_ms + int(self.node_ttl * 1000)})
+                await self._renew()
                 for dead in await self._redis.zrangebyscore(nodes, "-inf", now_ms):
                     await self._reap(str(dead))
             except asyncio.CancelledError:
