@@ -89,11 +89,12 @@ def test_serve_runs_the_chat_app() -> None:
         with urllib.request.urlopen(f"http://{base}/api/history", timeout=10) as response:
             history = json.load(response)
         assert history["messages"] == []
-        result = run_cli("connect", f"ws://{base}/ws/chat", input='"not an object"\n')
+        hello = '{"t":"hello","v":1,"auth":{"name":"cli"}}\n'
+        result = run_cli("connect", "-s", "switchboard.v1", f"ws://{base}/rt", input=hello)
         assert result.returncode == 0, result.stderr
-        reply = json.loads(result.stdout)
-        assert reply["type"] == "error"
-        assert reply["error"] == 'expected a JSON object like {"author": ..., "text": ...}'
+        welcome = json.loads(result.stdout.splitlines()[0])
+        assert welcome["t"] == "welcome"
+        assert welcome["user"]["info"]["name"] == "cli"
     finally:
         assert stop(proc) == 0
 

@@ -159,7 +159,7 @@ async def test_no_hello_in_time(serve_hub: Serve) -> None:
     served = await serve_hub(Hub(hello_timeout=0.1))
     ws = await served.raw(hello=False)  # type: ignore[arg-type]
     await ws.wait_closed()
-    assert (ws.close_code, ws.close_reason) == (4408, "no hello within 0.1 s")
+    assert (ws.close_code, ws.close_reason) == (4508, "no hello within 0.1 s")
 
 
 async def test_the_subprotocol_is_required(serve_hub: Serve) -> None:
@@ -177,7 +177,7 @@ async def test_a_silent_client_is_closed_by_the_heartbeat(
     ws = await served.raw()  # never answers pings
     with caplog.at_level(logging.INFO, "switchboard.realtime"):
         await asyncio.wait_for(ws.wait_closed(), 5)
-    assert (ws.close_code, ws.close_reason) == (4408, "heartbeat timeout")
+    assert (ws.close_code, ws.close_reason) == (4508, "heartbeat timeout")
     client = await served.client()  # the Python client answers: it stays
     await asyncio.sleep(0.3)
     assert client.state == "connected"

@@ -25,7 +25,7 @@ import logging
 import random
 import secrets
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -157,7 +157,7 @@ class HubClient:
             await self._ws.close(1000, "reconnecting")
 
     async def __aenter__(self) -> HubClient:
-        return await self.start()
+        return self if self._runner is not None else await self.start()
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
@@ -588,7 +588,7 @@ class connect:
     def __init__(self, url: str | Sequence[str], **options: Any) -> None:
         self._client = HubClient(url, **options)
 
-    def __await__(self) -> Any:
+    def __await__(self) -> Generator[Any, None, HubClient]:
         return self._client.start().__await__()
 
     async def __aenter__(self) -> HubClient:

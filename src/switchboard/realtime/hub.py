@@ -320,6 +320,7 @@ class Hub:
         router.static(prefix, WEB, max_age=0, index=None)
         router.add_metrics(self.render_metrics)
         router.add_health(self.health)
+        router.add_shutdown(self.close)
 
     async def start(self) -> None:
         """Start the broker and the heartbeat; the first connection does it if needed."""

@@ -27,11 +27,13 @@ __all__ = [
 SUBPROTOCOL = "switchboard.v1"
 VERSION = 1
 
-# Close codes (see the protocol page). 4400-4499: the client must not reconnect.
+# Close codes (see the protocol page). 4400-4499: the client must not reconnect;
+# 4508, a timeout, is worth reconnecting after (a tab that slept, a network that
+# stalled).
 CLOSE_PROTOCOL_ERROR = 4400
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
-CLOSE_TIMEOUT = 4408
+CLOSE_TIMEOUT = 4508
 CLOSE_RATE_LIMIT = 1008
 
 PING = '{"t":"ping"}'

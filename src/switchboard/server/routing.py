@@ -121,6 +121,8 @@ class Router:
         self.metrics_sources: list[Callable[[], str]] = []
         #: Functions reporting on components for ``/healthz`` (see :meth:`add_health`).
         self.health_checks: list[Callable[[], dict[str, Any]]] = []
+        #: Coroutine functions run once the server has shut down (see :meth:`add_shutdown`).
+        self.shutdown_hooks: list[Callable[[], Awaitable[None]]] = []
 
     # -- registration -----------------------------------------------------------
 
@@ -200,6 +202,11 @@ class Router:
     def add_metrics(self, source: Callable[[], str]) -> None:
         """Add ``source()``, Prometheus exposition text, to the server's ``/metrics``."""
         self.metrics_sources.append(source)
+
+    def add_shutdown(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run ``await hook()`` when a server of this router has shut down (after its
+        connections closed): to release what a mounted component holds."""
+        self.shutdown_hooks.append(hook)
 
     def add_health(self, check: Callable[[], dict[str, Any]]) -> None:
         """Add ``check()`` to ``/healthz``: a dict with ``"ok": bool`` and details. Any
