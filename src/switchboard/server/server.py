@@ -289,6 +289,11 @@ class Server:
             await asyncio.wait(pending, timeout=timeout)
         if self._server is not None:
             await self._server.wait_closed()
+        for hook in self.router.shutdown_hooks:
+            try:
+                await hook()
+            except Exception:
+                logger.exception("shutdown hook %r failed", hook)
 
     def _pending(self) -> set[asyncio.Future[None]]:
         return self._tasks | {conn.done for conn in self._http}
