@@ -119,6 +119,8 @@ class HubClient:
         self._tasks: set[asyncio.Future[Any]] = set()
         self._closing = False
         self._heartbeat = 20.0  # interval + timeout, from the welcome
+        self._max_payload: int | None = None  # from the welcome
+        self._joining: set[str] = set()  # rooms of the welcome whose joined is awaited
         self._got_welcome = False
 
     # -- lifecycle ----------------------------------------------------------------
@@ -189,14 +191,18 @@ class HubClient:
         """Who is in ``room``: ``{user id: {"info": ...}}`` (presence rooms only)."""
         return dict(self._presence.get(room, {}))
 
-    async def emit(self, event: str, data: Any = None, *, timeout: float | None = None) -> Any:
+    async def emit(
+        self, event: str, data: Any = None, *, timeout: float | None = None, key: str | None = None
+    ) -> Any:
         """Emit ``event`` and return the handler's ack; raise its error.
 
         Raises a :class:`~switchboard.realtime.HubError` subclass for an error ack
         (``Rejected``, ``InvalidPayload`` with ``field``, ``RateLimited``, ...) and
         :class:`~switchboard.realtime.AckTimeout` after ``timeout`` seconds. Made
         while disconnected, the emit waits for the connection; if the connection
-        drops before the ack, it is sent again with the same idempotency key.
+        drops before the ack, it is sent again with the same idempotency key: by
+        default one of its own, or ``key`` (a vote's id, say, so that it counts once
+        even when the script itself retries).
         """
         wire.check_name(event, "event", wire.MAX_EVENT_NAME)
         self._next_id += 1
@@ -207,7 +213,7 @@ class HubClient:
                 "event": event,
                 "data": data,
                 "id": request_id,
-                "key": f"{self._cid}-{request_id}",
+                "key": key or f"{self._cid}-{request_id}",
             }
         )
         return await self._request(request_id, frame, event, timeout)
@@ -288,6 +294,12 @@ class HubClient:
     async def _request(self, request_id: int, frame: str, what: str, timeout: float | None) -> Any:
         if self._closing or self.state in ("failed", "disconnected"):
             raise Disconnected(f"the client is {self.state}")
+        size = wire.utf8_length(frame)
+        if self._max_payload is not None and size > self._max_payload:
+            raise HubError(
+                f"message too large: {size} bytes; the hub's limit is {self._max_payload}",
+                code="too_large",
+            )
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = (future, frame)
         if self.state == "connected" and self._ws is not None:
@@ -306,11 +318,13 @@ class HubClient:
             self._pending.pop(request_id, None)
 
     def _write(self, frame: str) -> None:
-        ws = self._ws
-        if ws is not None:
-            task = asyncio.ensure_future(ws.send(frame))
-            self._tasks.add(task)
-            task.add_done_callback(self._done)
+        if self._ws is not None:
+            self._spawn(self._ws.send(frame))
+
+    def _spawn(self, awaitable: Any) -> None:
+        task = asyncio.ensure_future(awaitable)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Future[Any]) -> None:
         self._tasks.discard(task)
@@ -413,7 +427,9 @@ class HubClient:
                 text = await asyncio.wait_for(ws.recv(), self._heartbeat)
             except asyncio.TimeoutError:
                 logger.info("no message from the hub for %s s: reconnecting", self._heartbeat)
-                await ws.close(wire.CLOSE_TIMEOUT, "heartbeat timeout")
+                # Do not wait for a dead hub to answer the close: it ends on its own
+                # (close_timeout) while the client already connects again.
+                self._spawn(ws.close(wire.CLOSE_TIMEOUT, "heartbeat timeout"))
                 return
             if not isinstance(text, str):
                 continue
@@ -444,6 +460,8 @@ class HubClient:
             offset, epoch = message.get("offset"), message.get("epoch")
             self._rooms[room] = _position(offset, epoch)
             self._emit_room(RoomEvent("joined", room, message.get("recovered")))
+            self._joining.discard(room)
+            self._check_welcomed()
         elif kind == "left":
             room = message["room"]
             self._rooms.pop(room, None)
@@ -469,6 +487,8 @@ class HubClient:
         self.user = message.get("user")
         beat = message.get("heartbeat") or {}
         self._heartbeat = float(beat.get("interval", 10)) + float(beat.get("timeout", 10))
+        limit = (message.get("limits") or {}).get("max_payload")
+        self._max_payload = limit if type(limit) is int else None
         now_in = set(message.get("rooms") or ())
         for room in previous_rooms - now_in:  # not restored: rejoin what we joined ourselves
             if room in self._own_rooms:
@@ -480,8 +500,8 @@ class HubClient:
                 self._emit_room(RoomEvent("left", room))
         self._got_welcome = True
         self._set_state("connected")
-        if self._welcomed is not None and not self._welcomed.done():
-            self._welcomed.set_result(None)
+        self._joining = set(now_in)  # start() returns once these are joined
+        self._check_welcomed()
         sent = set()
         for frame in self._outbox:
             self._write(frame)
@@ -490,6 +510,10 @@ class HubClient:
         for _, frame in self._pending.values():  # un-acked: again, same key
             if frame not in sent:
                 self._write(frame)
+
+    def _check_welcomed(self) -> None:
+        if not self._joining and self._welcomed is not None and not self._welcomed.done():
+            self._welcomed.set_result(None)
 
     async def _rejoin(self, room: str) -> None:
         try:

@@ -120,8 +120,10 @@ class Hub:
       ``None``: no limit); per event with ``on(event, rate=...)``. A session
       refused ``rate_limit_close_after`` times in a row (default: the burst) is
       closed with 1008.
-    * Timeouts: ``hello_timeout`` (10 s), ``heartbeat`` (a ping every 10 s) and
-      ``heartbeat_timeout`` (10 s more before a silent session is closed),
+    * Timeouts: ``hello_timeout`` (10 s); ``heartbeat``: a ping to everyone every
+      10 s, and a session silent for ``heartbeat + heartbeat_timeout`` (20 s) is
+      closed at the next ping (so 20 to 30 s after its last message, and
+      ``on_disconnect`` after the closing handshake's ``close_timeout``);
       ``call_timeout`` (10 s for :meth:`Session.call`).
     * ``resume_window`` (120 s): how long a closed session can be resumed with its
       rooms; ``dedup_window`` (120 s) and ``dedup_size`` (1,000 keys per user):
@@ -533,13 +535,7 @@ class Hub:
         """Answer a frame that could not be carried out, and count it against the
         session's rate limit: garbage floods are closed like event floods."""
         self.metrics.error(exc.code)
-        bucket = session._bucket
-        if (
-            bucket is not None
-            and bucket.take(now)
-            and bucket.refusals > self.rate_limit_close_after
-        ):
-            self._spawn(session.close(wire.CLOSE_RATE_LIMIT, "rate limit exceeded"))
+        if session._refused("", None, now):  # garbage counts against the rate limit
             return
         request_id = message.get("id") if message is not None else None
         error = {"code": exc.code, "message": str(exc)}

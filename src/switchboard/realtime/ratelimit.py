@@ -28,14 +28,13 @@ class Rate:
 class TokenBucket:
     """One bucket; :meth:`take` spends a token or says how long until one is there."""
 
-    __slots__ = ("rate", "burst", "tokens", "stamp", "refusals")
+    __slots__ = ("rate", "burst", "tokens", "stamp")
 
     def __init__(self, rate: Rate, now: float) -> None:
         self.rate = rate.per_second
         self.burst = rate.burst
         self.tokens = float(rate.burst)
         self.stamp = now
-        self.refusals = 0  # in a row, for the hard limit
 
     def take(self, now: float) -> float:
         """Spend a token and return 0.0, or return the seconds until one is available."""
@@ -43,8 +42,6 @@ class TokenBucket:
         self.stamp = now
         if tokens >= 1.0:
             self.tokens = tokens - 1.0
-            self.refusals = 0
             return 0.0
         self.tokens = tokens
-        self.refusals += 1
         return (1.0 - tokens) / self.rate

@@ -69,6 +69,7 @@ class Session:
         "_worker",
         "_bucket",
         "_event_buckets",
+        "_refusals",
     )
 
     def __init__(self, hub: Hub, ws: WebSocket, sid: str, token: str, user: Identity) -> None:
@@ -90,6 +91,7 @@ class Session:
         self._worker: asyncio.Task[None] | None = None
         self._bucket = None if hub.rate is None else TokenBucket(hub.rate, self.last_seen)
         self._event_buckets: dict[str, TokenBucket] | None = None
+        self._refusals = 0  # in a row
 
     def __repr__(self) -> str:
         return f"<Session {self.id} user={self.user.id!r} rooms={len(self.rooms)}>"
@@ -167,7 +169,9 @@ class Session:
         elif kind == "pong":
             pass
         elif kind == "join" or kind == "leave":
-            self._enqueue(kind, message, now)
+            request_id = wire.request_id(message)
+            if not self._refused(kind, request_id, now):
+                self._enqueue(kind, message, now)
         else:
             raise wire.MessageError(f"unexpected message type {kind!r}")
 
@@ -176,25 +180,28 @@ class Session:
         event = wire.check_name(message.get("event"), "event", wire.MAX_EVENT_NAME)
         request_id = wire.request_id(message)
         hub.metrics.event_in(event)
+        if not self._refused(event, request_id, now):
+            self._enqueue(event, message, now)
+
+    def _refused(self, event: str, request_id: int | None, now: float) -> bool:
+        """Apply the rate limits and ``max_pending``, and answer a refusal. A client
+        refused more than ``rate_limit_close_after`` times in a row is closed (1008)."""
+        hub = self._hub
         wait = self._rate_check(event, now)
-        if wait:
-            hub.metrics.rate_limited += 1
-            limit = hub.rate_limit_close_after
-            if self._bucket is not None and self._bucket.refusals > limit:
+        if not wait and len(self._queue) >= hub.max_pending:
+            wait = 0.1
+        if not wait:
+            self._refusals = 0
+            return False
+        hub.metrics.rate_limited += 1
+        self._refusals += 1
+        if self._refusals > hub.rate_limit_close_after:
+            if self._refusals == hub.rate_limit_close_after + 1:  # say it once
                 logger.warning("rate limit exceeded by %s: closing", self)
                 hub._spawn(self.close(wire.CLOSE_RATE_LIMIT, "rate limit exceeded"))
-                return
-            if request_id is not None:
-                self._send_error(request_id, RateLimited(retry_after=wait))
-            return
-        if len(self._queue) >= hub.max_pending:
-            hub.metrics.rate_limited += 1
-            if request_id is not None:
-                self._send_error(
-                    request_id, RateLimited("too many events waiting", retry_after=0.1)
-                )
-            return
-        self._enqueue(event, message, now)
+        elif request_id is not None:
+            self._send_error(request_id, RateLimited(retry_after=wait))
+        return True
 
     def _rate_check(self, event: str, now: float) -> float:
         """Seconds to wait before this event is allowed (0.0: go ahead)."""

@@ -59,11 +59,18 @@ class MessageError(ValueError):
         self.code = code
 
 
+def utf8_length(text: str) -> int:
+    """The UTF-8 size of ``text``, without encoding it when it is ASCII (the usual case)."""
+    return len(text) if text.isascii() else len(text.encode())
+
+
 def decode(text: str, *, max_payload: int, max_depth: int) -> dict[str, Any]:
-    """Parse one frame into its message object, enforcing the size and depth limits."""
-    if len(text) > max_payload:
+    """Parse one frame into its message object, enforcing the size (in UTF-8 bytes,
+    as clients count it) and depth limits."""
+    size = utf8_length(text)
+    if size > max_payload:
         raise MessageError(
-            f"message too large: {len(text)} characters; the limit is {max_payload}", "too_large"
+            f"message too large: {size} bytes; the limit is {max_payload}", "too_large"
         )
     try:
         message = json.loads(text)
