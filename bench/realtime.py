@@ -902,7 +902,8 @@ def summarize(
         found = results.get(key, {}).get(name)
         return found["median"] if found else None
 
-    ratios: dict[str, dict[str, float]] = {}
+    ratios: dict[str, dict[str, float]] = {}  # of the medians
+    per_round: dict[str, dict[str, list[float]]] = {}  # each round's servers, seconds apart
     for metric in metrics:
         a = median(metric.key, ours) if ours else None
         for name in peers:
@@ -911,6 +912,12 @@ def summarize(
                 ratios.setdefault(metric.key, {})[name] = (
                     a / b if metric.higher_is_better else b / a
                 )
+                assert ours is not None
+                pairs = zip(samples[metric.key][ours], samples[metric.key][name], strict=True)
+                per_round.setdefault(metric.key, {})[name] = [
+                    (x / y if metric.higher_is_better else y / x) if x and y else 0.0
+                    for x, y in pairs
+                ]
 
     def label(metric: Metric) -> str:
         return metric.label.format(clients=f"{args.clients:,}", ack_clients=args.ack_clients)
@@ -930,16 +937,23 @@ def summarize(
     if ours and peers:
         lines += [
             "",
-            "Switchboard / peer (> 1: Switchboard is better; for latency and memory, peer / "
-            "Switchboard)",
+            "Switchboard / peer (> 1: Switchboard is better; for latency, CPU and memory, "
+            "peer / Switchboard):",
+            "ratio of the medians (min-max of the per-round ratios)",
         ]
-        lines.append(f"{'scenario':<48}" + "".join(f"{'vs ' + LABELS[n]:>21}" for n in peers))
+        lines.append(f"{'scenario':<40}" + "".join(f"{'vs ' + LABELS[n]:>22}" for n in peers))
         for metric in metrics:
             if not metric.ratio:
                 continue
-            row = ratios.get(metric.key, {})
-            cells = "".join(f"{row[n]:>21.2f}" if n in row else f"{'-':>21}" for n in peers)
-            lines.append(f"{label(metric):<48}{cells}")
+            row, rounds = ratios.get(metric.key, {}), per_round.get(metric.key, {})
+
+            def ratio(name: str, row: dict[str, float] = row, rounds: Any = rounds) -> str:
+                if name not in row:
+                    return f"{'-':>22}"
+                r = rounds[name]
+                return f"{f'{row[name]:.2f} ({min(r):.1f}-{max(r):.1f})':>22}"
+
+            lines.append(f"{label(metric):<40}" + "".join(ratio(n) for n in peers))
     timed = [s for s in args.scenarios if s != "memory"]
     if timed:
         lines += ["", "CPU share during the measurement, server / load generator (1.00 = one core)"]
@@ -972,6 +986,7 @@ def summarize(
         "units": {m.key: m.unit for ms in METRICS.values() for m in ms},
         "results": results,
         "ratios": ratios,
+        "ratios_per_round": per_round,
     }
     return lines, summary
 
