@@ -99,6 +99,33 @@ def test_serve_runs_the_chat_app() -> None:
         assert stop(proc) == 0
 
 
+def test_serve_with_redis_shares_rooms_between_two_processes() -> None:
+    from realtime.redis_helpers import RedisServer
+
+    redis = RedisServer()
+    redis.start()
+    procs = []
+    try:
+        for _ in range(2):
+            procs.append(start_server("serve", "--port", "0", "--redis", redis.url))
+        bases = [f"127.0.0.1:{match[2]}" for _, match in procs]
+        for base in bases:
+            with urllib.request.urlopen(f"http://{base}/healthz", timeout=10) as response:
+                health = json.load(response)
+            assert health["status"] == "ok"
+            assert health["components"][0]["broker"] == "redis"
+    finally:
+        for proc, _ in procs:
+            assert stop(proc) == 0
+        redis.cleanup()
+    result = run_cli("serve", "--redis", "localhost:6379")
+    assert (result.returncode, result.stderr) == (
+        1,
+        "switchboard serve: not a Redis URL: 'localhost:6379' "
+        "(redis://host:port/db, rediss://..., unix://path)\n",
+    )
+
+
 def test_server_tls_options_are_checked() -> None:
     result = run_cli("serve", "--keyfile", "key.pem")
     assert result.returncode == 2

@@ -322,6 +322,7 @@ class Hub:
         router.static(prefix, WEB, max_age=0, index=None)
         router.add_metrics(self.render_metrics)
         router.add_health(self.health)
+        router.add_startup(self.start)
         router.add_shutdown(self.close)
 
     async def start(self) -> None:

@@ -121,7 +121,8 @@ class Router:
         self.metrics_sources: list[Callable[[], str]] = []
         #: Functions reporting on components for ``/healthz`` (see :meth:`add_health`).
         self.health_checks: list[Callable[[], dict[str, Any]]] = []
-        #: Coroutine functions run once the server has shut down (see :meth:`add_shutdown`).
+        #: Coroutine functions run as a server starts and once it has shut down.
+        self.startup_hooks: list[Callable[[], Awaitable[None]]] = []
         self.shutdown_hooks: list[Callable[[], Awaitable[None]]] = []
 
     # -- registration -----------------------------------------------------------
@@ -202,6 +203,11 @@ class Router:
     def add_metrics(self, source: Callable[[], str]) -> None:
         """Add ``source()``, Prometheus exposition text, to the server's ``/metrics``."""
         self.metrics_sources.append(source)
+
+    def add_startup(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run ``await hook()`` when a server of this router starts listening (a
+        failure stops the server from starting)."""
+        self.startup_hooks.append(hook)
 
     def add_shutdown(self, hook: Callable[[], Awaitable[None]]) -> None:
         """Run ``await hook()`` when a server of this router has shut down (after its

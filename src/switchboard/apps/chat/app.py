@@ -31,6 +31,7 @@ from typing import Any
 from ...protocol.errors import InvalidHTTP
 from ...protocol.http11 import Request, Response
 from ...realtime import (
+    Broker,
     Hello,
     Hub,
     Identity,
@@ -68,13 +69,16 @@ def create_app(
     poll_interval: float = 2.0,
     history_size: int = 200,
     rooms: Sequence[str] = DEFAULT_ROOMS,
+    broker: Broker | str | None = None,
 ) -> Router:
     """The chat demo as a router: serve it with ``switchboard.serve(router, host, port)``.
 
     ``poll_interval`` (seconds) tells the polling page how often to ask for new
     messages; ``history_size`` is how many messages each room keeps (for the HTTP
     history and for the hub's recovery); ``rooms`` names the rooms (lowercase
-    letters, digits, ``-`` and ``_``; the first one is the default).
+    letters, digits, ``-`` and ``_``; the first one is the default). ``broker``: the
+    hub's broker (a Redis URL for several processes; the HTTP history stays per
+    process, so a page whose history is reloaded sees that process's messages).
 
     Example::
 
@@ -106,7 +110,12 @@ def create_app(
             raise InvalidChatMessage(f"unknown room {name!r}: the rooms are {', '.join(names)}")
         return room
 
-    hub = Hub(rooms=RoomOptions(history_size=history_size), max_rooms=len(names), name="chat")
+    hub = Hub(
+        broker=broker,
+        rooms=RoomOptions(history_size=history_size),
+        max_rooms=len(names),
+        name="chat",
+    )
 
     @hub.on_connect
     def identify(hello: Hello) -> Identity | None:

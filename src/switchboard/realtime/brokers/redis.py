@@ -179,6 +179,11 @@ class RedisBroker(Broker):
             raise ImportError(
                 "the Redis broker needs redis-py: pip install 'switchboard-ws[redis]'"
             ) from None
+        scheme = url.partition("://")[0]
+        if scheme not in ("redis", "rediss", "unix"):
+            raise ValueError(
+                f"not a Redis URL: {url!r} (redis://host:port/db, rediss://..., unix://path)"
+            )
         self.url = url
         self.prefix = prefix
         self.node = node or secrets.token_hex(6)
