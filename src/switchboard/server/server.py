@@ -240,6 +240,12 @@ class Server:
             lambda: HTTPConnection(self), host, port, **kwargs
         )
         self._port = int(self._server.sockets[0].getsockname()[1])
+        try:
+            for hook in self.router.startup_hooks:
+                await hook()
+        except BaseException:
+            self._server.close()  # a component could not start: neither does the server
+            raise
 
     @property
     def sockets(self) -> tuple[Any, ...]:
