@@ -9,7 +9,7 @@ import logging
 import pytest
 
 import switchboard
-from switchboard.realtime import Hub, Rate, RateLimited, Session
+from switchboard.realtime import Hub, HubError, Rate, RateLimited, Session
 
 from .conftest import Serve, recv_until
 
@@ -181,3 +181,56 @@ async def test_a_silent_client_is_closed_by_the_heartbeat(
     client = await served.client()  # the Python client answers: it stays
     await asyncio.sleep(0.3)
     assert client.state == "connected"
+
+
+async def test_refusals_of_any_kind_lead_to_the_close(serve_hub: Serve) -> None:
+    """A per-event limit, and joins, count toward the 1008 close like the hub's limit."""
+    hub = Hub(rate=None, rate_limit_close_after=5)
+
+    @hub.on("vote", rate=Rate(per_second=0.1, burst=1))
+    def vote(session: Session) -> None:
+        pass
+
+    served = await serve_hub(hub)
+    ws = await served.raw()
+    for i in range(20):
+        await ws.send(json.dumps({"t": "emit", "event": "vote", "id": i}))
+    with pytest.raises(switchboard.ConnectionClosed):
+        while True:
+            await asyncio.wait_for(ws.recv(), 5)
+    assert (ws.close_code, ws.close_reason) == (1008, "rate limit exceeded")
+
+    hub2 = Hub(rate=Rate(per_second=1, burst=3))
+
+    @hub2.authorize_join
+    def anyone(session: Session, room: str) -> bool:
+        return True
+
+    served2 = await serve_hub(hub2)
+    ws2 = await served2.raw()
+    for i in range(5):
+        await ws2.send(json.dumps({"t": "join", "room": f"r{i}", "id": i}))
+    acks = sorted([await recv_until(ws2, "ack") for _ in range(5)], key=lambda a: a["id"])
+    codes = [a.get("error", {}).get("code") for a in acks]
+    assert codes == [None, None, None, "rate_limited", "rate_limited"]
+
+
+async def test_max_payload_counts_utf8_bytes(serve_hub: Serve) -> None:
+    hub = Hub(max_payload=1000)
+
+    @hub.on("x")
+    def x(session: Session, data: str) -> int:
+        return len(data)
+
+    served = await serve_hub(hub)
+    ws = await served.raw()
+    await ws.send(
+        json.dumps({"t": "emit", "event": "x", "id": 1, "data": "é" * 600}, ensure_ascii=False)
+    )
+    error = await recv_until(ws, "error")
+    assert error["code"] == "too_large" and "bytes" in error["message"]
+    client = await served.client()
+    assert await client.emit("x", "a" * 600) == 600
+    with pytest.raises(HubError) as too_large:  # refused by the client, before sending
+        await client.emit("x", "é" * 600)
+    assert too_large.value.code == "too_large"
