@@ -18,6 +18,7 @@ from ..protocol.limits import Limits
 from ..websocket import WebSocket
 from .forwarded import IPAddress, IPNetwork, TrustedProxies
 from .http import HTTPConnection
+from .memory import MemoryTrimmer
 from .metrics import CONTENT_TYPE, Metrics
 from .responses import json_response
 from .routing import Router, WebSocketHandler
@@ -102,6 +103,8 @@ class Server:
         self.shutdown_timeout = shutdown_timeout
         self.trusted_proxies = trusted_proxies
         self.metrics = Metrics()
+        #: Gives freed memory back to the system after many connections closed.
+        self.memory = MemoryTrimmer()
         self.connections: set[WebSocket] = set()
         self.closing = False
         # Health and metrics get a router of their own: the app's stays as given.
@@ -224,6 +227,7 @@ class Server:
             self._transports.pop(ws, None)
             closed = ws.protocol.closed_exception()
             self.metrics.connection_closed(ws, closed.code)
+            self.memory.connection_closed(ws)
             logger.info(
                 "connection closed: %s %s code=%d reason=%r duration=%.3fs",
                 ws.remote_address,
