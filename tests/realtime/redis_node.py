@@ -1,13 +1,16 @@
 """One Switchboard node of a test cluster: ``python redis_node.py REDIS_URL PORT``.
 
+``--origin ORIGIN`` (repeatable) lets browser pages of that origin connect, as well
+as clients that send no Origin (by default: the server's same-origin check).
+
 A hub on the Redis broker with a small app: the client's ``auth.user`` is its user,
 anyone may join any room, ``post`` publishes to a room, ``whereami`` names the node.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import sys
 from typing import Any
 
 import switchboard
@@ -41,13 +44,20 @@ def create(redis_url: str, port: int, **broker_options: Any) -> tuple[Hub, switc
     return hub, router
 
 
-async def main(redis_url: str, port: int) -> None:
+async def main(redis_url: str, port: int, origins: list[str | None] | None = None) -> None:
+    if origins is not None:
+        origins = [*origins, None]  # and the Python clients, which send no Origin
     hub, router = create(redis_url, port, node_ttl=1.5, probe_interval=0.5, probe_timeout=2.0)
-    async with switchboard.serve(router, "127.0.0.1", port, shutdown_timeout=2):
+    async with switchboard.serve(router, "127.0.0.1", port, shutdown_timeout=2, origins=origins):
         await hub.start()
         print("ready", flush=True)
         await asyncio.get_running_loop().create_future()  # until killed
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+    parser = argparse.ArgumentParser()
+    parser.add_argument("redis_url")
+    parser.add_argument("port", type=int)
+    parser.add_argument("--origin", action="append", dest="origins")
+    args = parser.parse_args()
+    asyncio.run(main(args.redis_url, args.port, args.origins))

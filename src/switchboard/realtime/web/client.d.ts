@@ -175,6 +175,12 @@ export interface EmitOptions {
   key?: string;
 }
 
+/**
+ * Where the hub is: a path or a ws/wss/http/https URL, or a non-empty list of them
+ * (the hub's nodes, tried in order, round robin).
+ */
+export type HubUrls = string | URL | readonly (string | URL)[];
+
 /** Removes the listener or handler it was returned for. */
 export type Unsubscribe = () => void;
 
@@ -184,11 +190,13 @@ export declare class Hub<
   Out extends ClientEmits = ClientEmits,
   Calls extends ServerCalls = ServerCalls,
 > {
-  constructor(url: string | URL, options?: ConnectOptions);
+  constructor(url: HubUrls, options?: ConnectOptions);
   /** The current state. */
   readonly state: HubState;
-  /** The WebSocket URL. */
+  /** The WebSocket URL in use (of the current attempt, or of the next one). */
   readonly url: string;
+  /** All the WebSocket URLs, resolved, in the order given. */
+  readonly urls: readonly string[];
   /** `{id, info}` from the last `welcome`, or null before it. */
   readonly user: User | null;
   /** The session id from the last `welcome`, or null before it. */
@@ -230,9 +238,14 @@ export declare class Hub<
   onPresence(room: string, listener: (members: ReadonlyMap<string, Member>, diff: PresenceDiff) => void): Unsubscribe;
 }
 
-/** Connect to a hub mounted at `url` (a path, or a ws/wss/http/https URL). */
+/**
+ * Connect to a hub mounted at `url` (a path, or a ws/wss/http/https URL), or at
+ * any of several URLs (the hub's nodes): an attempt that fails before the
+ * `welcome` moves on to the next one, round robin; the first connection tries each
+ * once, at once.
+ */
 export declare function connect<
   In extends ServerEvents = ServerEvents,
   Out extends ClientEmits = ClientEmits,
   Calls extends ServerCalls = ServerCalls,
->(url: string | URL, options?: ConnectOptions): Hub<In, Out, Calls>;
+>(url: HubUrls, options?: ConnectOptions): Hub<In, Out, Calls>;

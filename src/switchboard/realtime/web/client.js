@@ -82,9 +82,17 @@ const DEFAULTS = {
  * recovers the publications it missed, until {@link Hub#close} (or a 44xx close
  * code from the hub, which makes the state `"failed"`).
  *
- * @param {string | URL} url where the hub is mounted: a path (`"/rt"`, resolved
- *   against the page: `ws:` on an `http:` page, `wss:` on `https:`), or an absolute
- *   `ws://`, `wss://`, `http://` or `https://` URL
+ * Given several URLs (the nodes of one hub), an attempt that fails before the
+ * hub's `welcome` moves on to the next URL, round robin: the retries after a node
+ * died go to another one. The first connection tries each URL once, one after the
+ * other without waiting; when none of them works it backs off and keeps going round
+ * (or, with `reconnect: false`, gives up: `"disconnected"`). A connection that was
+ * welcomed and then dropped is retried on the same URL first.
+ *
+ * @param {string | URL | ReadonlyArray<string | URL>} url where the hub is mounted:
+ *   a path (`"/rt"`, resolved against the page: `ws:` on an `http:` page, `wss:` on
+ *   `https:`), or an absolute `ws://`, `wss://`, `http://` or `https://` URL; or a
+ *   non-empty array of those, tried in order
  * @param {ConnectOptions} [options]
  * @returns {Hub}
  *
@@ -112,7 +120,9 @@ export function connect(url, options = {}) {
  */
 export class Hub {
   // Connection
-  #url;
+  #urls; // the resolved WebSocket URLs, in the order given
+  #index = 0; // the URL of the current attempt (or of the next one, between attempts)
+  #tried = 0; // failed attempts of the first connection: each URL is tried once at once
   #options;
   #state = "connecting";
   #ws = null; // the current WebSocket, or null between attempts
@@ -148,11 +158,13 @@ export class Hub {
   #handlers = new Map();
 
   /**
-   * @param {string | URL} url see {@link connect}
+   * @param {string | URL | ReadonlyArray<string | URL>} url see {@link connect}
    * @param {ConnectOptions} [options]
    */
   constructor(url, options = {}) {
-    this.#url = resolveUrl(url);
+    const urls = Array.isArray(url) ? url : [url];
+    if (urls.length === 0) throw new TypeError("connect() needs at least one URL");
+    this.#urls = Object.freeze(urls.map(resolveUrl));
     const reconnect =
       options.reconnect === false ? false : { ...DEFAULTS.reconnect, ...options.reconnect };
     this.#options = { ...DEFAULTS, ...options, reconnect };
@@ -172,9 +184,18 @@ export class Hub {
     return this.#state;
   }
 
-  /** The WebSocket URL this hub connects to. @type {string} */
+  /**
+   * The WebSocket URL of the current connection or attempt (between attempts, of
+   * the next one). With several URLs, the one in use now.
+   * @type {string}
+   */
   get url() {
-    return this.#url;
+    return this.#urls[this.#index];
+  }
+
+  /** All the WebSocket URLs, resolved, in the order given to {@link connect}. @type {readonly string[]} */
+  get urls() {
+    return this.#urls;
   }
 
   /** Who the hub says this is: `{id, info}` from the last `welcome`, or null before. */
@@ -231,13 +252,16 @@ export class Hub {
   }
 
   /**
-   * Drop the connection and connect again now, without waiting for the backoff
-   * (e.g. when the user clicks a connection badge). After {@link Hub#close} or a
-   * failure, start again from scratch (rooms joined since are rejoined).
+   * Drop the connection and connect again now (to {@link Hub#url}), without waiting
+   * for the backoff (e.g. when the user clicks a connection badge). After
+   * {@link Hub#close} or a failure, start again from scratch, as a first connection
+   * (each URL tried once at once, from the one used last; rooms joined since are
+   * rejoined).
    */
   reconnect() {
     if (this.#state === "disconnected" || this.#state === "failed") {
       this.#attempt = 0;
+      this.#tried = 0;
       this.#listenToWindow();
       this.#setState("connecting", { attempt: 0 });
       this.#open();
@@ -439,7 +463,8 @@ export class Hub {
     // The attempt, from asking for the credentials to the welcome, has connectTimeout.
     this.#connectTimer = setTimeout(() => {
       const seconds = this.#options.connectTimeout / 1000;
-      this.#lost(generation, 1006, `no welcome within ${seconds} s`);
+      // Slow credentials are not the URL's fault; a socket without a welcome is.
+      this.#lost(generation, 1006, `no welcome within ${seconds} s`, this.#ws !== null);
     }, this.#options.connectTimeout);
     let auth;
     try {
@@ -448,15 +473,16 @@ export class Hub {
     } catch (error) {
       if (generation !== this.#generation) return;
       this.#emitError(new HubError("internal", `auth failed: ${error?.message ?? error}`));
-      this.#lost(generation, undefined, "auth failed");
+      this.#lost(generation, undefined, "auth failed", false);
       return;
     }
     if (generation !== this.#generation) return; // closed or restarted meanwhile
     let ws;
+    const url = this.#urls[this.#index];
     try {
-      ws = new WebSocket(this.#url, PROTOCOL);
+      ws = new WebSocket(url, PROTOCOL);
     } catch (error) {
-      this.#toFailed(undefined, `bad URL ${this.#url}: ${error.message}`);
+      this.#toFailed(undefined, `bad URL ${url}: ${error.message}`);
       return;
     }
     this.#ws = ws;
@@ -510,10 +536,22 @@ export class Hub {
     }
   }
 
-  /** The connection was lost (or an attempt failed): retry after the backoff. */
-  #lost(generation, code, reason) {
+  /**
+   * The connection was lost (or an attempt failed): retry after the backoff. An
+   * attempt that reached for its URL (`tried`) and got no welcome moves on to the
+   * next URL; during the first connection, at once, until each was tried.
+   */
+  #lost(generation, code, reason, tried = true) {
     if (generation !== this.#generation) return;
+    const welcomed = this.#state === "connected";
     this.#drop(1000, reason);
+    if (tried && !welcomed && this.#urls.length > 1) {
+      this.#index = (this.#index + 1) % this.#urls.length;
+      if (this.#state === "connecting" && ++this.#tried < this.#urls.length) {
+        this.#open(); // still "connecting": no state change to report
+        return;
+      }
+    }
     const info = { code, reason, attempt: this.#attempt + 1 };
     if (this.#options.reconnect === false) {
       this.#failRequests("closed", `disconnected: ${describe(code, reason)}`);
