@@ -30,16 +30,15 @@ def presence_hub(grace: float = 0.0) -> Hub:
 
 
 def diffs(client: HubClient, room: str = "team") -> list[tuple[set[str], set[str]]]:
-    """The presence diffs ``client`` receives about others (its own join's diff may
-    come after the state that already lists it: diffs are idempotent)."""
+    """The presence diffs reported to ``client`` (not full states). Its own join's
+    diff, which may come after the state that listed it, changes nothing and is not
+    reported."""
     seen: list[tuple[set[str], set[str]]] = []
-    me = client.user["id"] if client.user else None
 
     @client.on_presence(room)
     def changed(members: dict[str, Any], joins: dict[str, Any], leaves: dict[str, Any]) -> None:
-        joined, left = set(joins) - {me}, set(leaves) - {me}
-        if joined or left:
-            seen.append((joined, left))
+        if joins or leaves:
+            seen.append((set(joins), set(leaves)))
 
     return seen
 

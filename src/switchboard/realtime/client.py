@@ -542,10 +542,16 @@ class HubClient:
         if "state" in message:
             members = self._presence[room] = dict(message["state"])
         else:
+            # Diffs are idempotent: one that changes nothing (a joiner's own join,
+            # which its full state listed already) is applied but not reported.
             members = self._presence.setdefault(room, {})
+            joins = {user: entry for user, entry in joins.items() if members.get(user) != entry}
+            leaves = {user: entry for user, entry in leaves.items() if user in members}
             members.update(joins)
             for user in leaves:
                 members.pop(user, None)
+            if not joins and not leaves:
+                return
         for fn in list(self._presence_listeners.get(room, ())):
             self._call(fn, dict(members), joins, leaves)
 

@@ -850,14 +850,21 @@ export class Hub {
       }
       for (const [id, member] of before) if (!members.has(id)) leaves.set(id, member);
     } else {
+      // Diffs are idempotent: one that changes nothing (a joiner's own join, which
+      // its full state listed already) is applied but not reported.
       members = new Map(before);
       for (const [id, member] of Object.entries(isObject(message.joins) ? message.joins : {})) {
+        if (!before.has(id) || JSON.stringify(before.get(id)) !== JSON.stringify(member)) {
+          joins.set(id, member);
+        }
         members.set(id, member);
-        joins.set(id, member);
       }
       for (const [id, member] of Object.entries(isObject(message.leaves) ? message.leaves : {})) {
-        members.delete(id);
-        leaves.set(id, member);
+        if (members.delete(id)) leaves.set(id, member);
+      }
+      if (joins.size === 0 && leaves.size === 0) {
+        this.#presence.set(room, members);
+        return;
       }
     }
     this.#presence.set(room, members);
