@@ -1029,6 +1029,13 @@ def versions() -> dict[str, str]:
             found[dist] = version(dist)
         except Exception:
             found[dist] = "?"
+    try:  # the code measured: the commit, and whether src/ had uncommitted changes
+        git = ["git", "-C", str(HERE.parent)]
+        head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True)
+        dirty = subprocess.run([*git, "status", "--porcelain", "src"], capture_output=True)
+        found["commit"] = head.stdout.decode().strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except OSError:
+        found["commit"] = "?"
     for dist in ("uvloop", "websockets"):
         try:
             found[dist] = version(dist)
@@ -1147,8 +1154,8 @@ def main(argv: list[str] | None = None) -> int:
     lines, summary = summarize(samples, args)
     v = summary["versions"]
     print(
-        f"\nSwitchboard {v['switchboard-ws']} vs socket.io {v['socket.io']} on Node "
-        f"{v['node']}, python-socketio {v['python-socketio']} (aiohttp {v['aiohttp']}, "
+        f"\nSwitchboard {v['switchboard-ws']} ({v['commit']}) vs socket.io {v['socket.io']} "
+        f"on Node {v['node']}, python-socketio {v['python-socketio']} (aiohttp {v['aiohttp']}, "
         f"uvicorn {v['uvicorn']}); Python {v['python']}, uvloop {v['uvloop']}, "
         f"{os.cpu_count()} CPUs\nmedian of {args.rounds} round(s) x {args.duration} s "
         f"(± half the min-max spread across rounds); {PAYLOAD_SIZE}-byte JSON data; "
