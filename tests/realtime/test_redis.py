@@ -189,6 +189,9 @@ async def test_redis_down_then_back(cluster: Any, redis_server: RedisServer) -> 
     assert health["status"] == "degraded"
     with pytest.raises(Unavailable):
         await publisher.emit("post", {"room": "r", "n": 1})  # fails fast, clearly
+    late = await cluster.client(b.url, "late")  # a node without Redis still welcomes
+    with pytest.raises(Unavailable):
+        await late.join("r")
     metrics = await asyncio.to_thread(a.get, "/metrics")
     assert 'switchboard_realtime_broker_up{hub="hub"} 0' in metrics
     redis_server.start()  # empty: its data is lost

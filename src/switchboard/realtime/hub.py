@@ -336,7 +336,8 @@ class Hub:
                 self._started.set_exception(exc)
                 self._started = None
                 raise
-            await self.broker.subscribe("all")
+            with contextlib.suppress(Exception):  # not connected yet: it subscribes later
+                await self.broker.subscribe("all")
             self._started.set_result(None)
             self._ticker = self._loop.call_later(self.heartbeat, self._tick)
         await asyncio.shield(self._started)
@@ -456,7 +457,10 @@ class Hub:
                     await self._detach(live)
                     self._spawn(live.close(1000, "replaced by a new connection"))
                 user = identity.id if identity is not None else old_id
-                rooms = await self._broker_call(self.broker.resume_session(old_id, old_token, user))
+                with contextlib.suppress(Unavailable):  # then it starts a new session
+                    rooms = await self._broker_call(
+                        self.broker.resume_session(old_id, old_token, user)
+                    )
                 if rooms is not None:
                     sid, token = old_id, old_token
                     self.metrics.resumed += 1
@@ -467,9 +471,12 @@ class Hub:
         mine = self._users.setdefault(session.user.id, {})
         mine[sid] = session
         self._all.add(ws)
-        await self._broker_call(self.broker.subscribe(f"session:{sid}"))
-        if len(mine) == 1:
-            await self._broker_call(self.broker.subscribe(f"user:{session.user.id}"))
+        # Without the broker the session still works here; the broker subscribes
+        # these channels when it is back.
+        with contextlib.suppress(Unavailable):
+            await self._broker_call(self.broker.subscribe(f"session:{sid}"))
+            if len(mine) == 1:
+                await self._broker_call(self.broker.subscribe(f"user:{session.user.id}"))
         return session, list(rooms or ()), rooms is not None
 
     async def _detach(self, session: Session) -> bool:
@@ -649,10 +656,17 @@ class Hub:
             return {"room": name, **here.position.to_wire(), "recovered": None}
         if len(session.rooms) >= self.max_rooms:
             raise HubError(f"already in {self.max_rooms} rooms", code="too_many_rooms")
-        room = self._local.get(name)
+        if name not in self._local:  # subscribed before history is read: nothing slips by
+            try:
+                await self._broker_call(self.broker.subscribe(f"room:{name}"))
+            except Unavailable:
+                if name not in self._local:  # do not stay subscribed for nobody
+                    with contextlib.suppress(Unavailable):
+                        await self._broker_call(self.broker.unsubscribe(f"room:{name}"))
+                raise
+        room = self._local.get(name)  # (another join may have made it meanwhile)
         if room is None:
             room = self._local[name] = LocalRoom(name, self._room_options(name))
-            await self._broker_call(self.broker.subscribe(f"room:{name}"))
         session.rooms.add(name)
         room.sessions[session.id] = session
         policy = room.options.history
@@ -661,6 +675,9 @@ class Hub:
             room.recovering[session.id] = []
             try:
                 recovery = await self._broker_call(self.broker.recover(name, since, policy))
+            except BaseException:
+                await self._leave(session, name, notify=False)  # as if it never joined
+                raise
             finally:
                 buffered = room.recovering.pop(session.id, [])
             if session.closed or name not in session.rooms:

@@ -200,6 +200,8 @@ class RedisBroker(Broker):
         self._channels: set[str] = set()  # what this node wants to hear
         self._confirmed: dict[str, asyncio.Future[None]] = {}  # subscriptions in flight
         self._pubsub: Any = None  # the live redis-py PubSub, while connected
+        self._active: set[str] = set()  # channels confirmed on the current connection
+        self._up = asyncio.Event()  # set while subscribed
         self._pubsub_task: asyncio.Task[None] | None = None
         self._lease_task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None  # ends the pub/sub connection early
@@ -247,6 +249,7 @@ class RedisBroker(Broker):
         ):
             self._scripts[name] = self._redis.register_script(source)
         self._wake = asyncio.Event()
+        self._up = asyncio.Event()
         self._channels.add(self._probe_channel)
         self._pubsub_task = asyncio.ensure_future(self._listen())
         self._lease_task = asyncio.ensure_future(self._lease())
@@ -284,18 +287,28 @@ class RedisBroker(Broker):
 
     async def subscribe(self, channel: str) -> None:
         name = self._key("c", channel)
+        waiter = self._confirmed.get(name)
         if name in self._channels:
+            if waiter is not None and not waiter.done():  # another caller asked: wait too
+                await asyncio.wait_for(asyncio.shield(waiter), self.command_timeout * 2)
             return
         self._channels.add(name)
         waiter = self._confirmed.get(name)
         if waiter is None:
             waiter = self._confirmed[name] = asyncio.get_running_loop().create_future()
+        if not self.subscribed:  # connecting (at start) or reconnecting: wait a little
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._up.wait(), self.command_timeout)
         pubsub = self._pubsub
-        if pubsub is not None and self.subscribed:
-            try:
-                await pubsub.subscribe(name)
-            except Exception as exc:
-                self._reset(f"subscribe failed: {exc}")
+        if pubsub is None or not self.subscribed:
+            # Wanted still: subscribed with the others once the connection is back.
+            raise ConnectionError("the Redis subscription is down")
+        if waiter.done() or name in self._active:
+            return  # it was in the list the new connection subscribed to
+        try:
+            await pubsub.subscribe(name)
+        except Exception as exc:
+            self._reset(f"subscribe failed: {exc}")
         # Publications after this point reach us: the hub reads history only then.
         await asyncio.wait_for(asyncio.shield(waiter), self.command_timeout * 2)
 
@@ -329,6 +342,8 @@ class RedisBroker(Broker):
                     logger.warning("redis pub/sub connection lost: %s", exc)
             finally:
                 self._pubsub = None
+                self._up.clear()
+                self._active = set()
                 was_up = self.subscribed
                 self.subscribed = False
                 self.connected = False
@@ -345,6 +360,7 @@ class RedisBroker(Broker):
         assert self._wake is not None
         self._wake.clear()
         pending_subscriptions = set(self._channels)
+        subscribed_now: set[str] = set()
         self._probe_sent = 0.0
         next_probe = time.monotonic()
         while not self._wake.is_set():
@@ -364,12 +380,18 @@ class RedisBroker(Broker):
                     pending_subscriptions.discard(channel)
                     if not pending_subscriptions and not self.subscribed:
                         self.connected = self.subscribed = True
+                        self._up.set()
                         logger.info("redis: subscribed to %d channels", len(self._channels))
+                        late = self._channels - subscribed_now - {channel}
+                        if late:  # wanted while this connection was being made
+                            await pubsub.subscribe(*sorted(late))
                         if self._ever_subscribed and self._resync is not None:
                             # Redis may have lost its data (a restart): presence is
                             # registered again from what the nodes know.
                             self._resyncing = asyncio.ensure_future(self._after_loss())
                         self._ever_subscribed = True
+                    subscribed_now.add(channel)
+                    self._active = subscribed_now
                     waiter = self._confirmed.get(channel)
                     if waiter is not None and not waiter.done():
                         waiter.set_result(None)
