@@ -365,7 +365,8 @@ class Client(asyncio.Protocol):
             message = self.messages.popleft()
             if not self.wire.is_tick(message):
                 control_frame(self.wire, 0x81, message)
-        return self.buffer
+        rest, self.buffer = self.buffer, b""
+        return rest
 
 
 async def connect(port: int, wire: Wire) -> Client:
@@ -673,6 +674,8 @@ def run_acks(
         return acks, (end - start) / 1e9
     finally:
         poller.close()
+        for client in clients:  # a frame's first bytes, for the next take_over()
+            client.buffer = buffers.get(client.fd, b"")
 
 
 # --- Servers -----------------------------------------------------------------
