@@ -16,7 +16,7 @@ import pytest
 
 import switchboard
 from switchboard.apps.poker import PokerApp
-from switchboard.realtime import SUBPROTOCOL, HubClient, connect
+from switchboard.realtime import SUBPROTOCOL, HubClient
 
 
 @dataclass
@@ -121,10 +121,15 @@ class Poker:
         seated: dict[str, Any] = result.json()
         return seated
 
-    async def player(self, code: str, seated: dict[str, Any], **options: Any) -> Player:
-        """Connect a hub client for a seat and record its events."""
+    async def player(
+        self, code: str, seated: dict[str, Any], *, auth: Any = ..., **options: Any
+    ) -> Player:
+        """Connect a hub client for a seat (``auth``: instead of the seat's) and record
+        its events."""
         options.setdefault("backoff", (0.05, 0.2))
-        client = HubClient(self.url, auth={"room": code, "seat": seated["token"]}, **options)
+        if auth is ...:
+            auth = {"room": code, "seat": seated["token"]}
+        client = HubClient(self.url, auth=auth, **options)
         player = Player(seated["name"], seated["seat"], seated["token"], code, client)
 
         @client.on("poker.state")
@@ -148,9 +153,12 @@ class Poker:
         for name in names[1:]:
             players.append(await self.player(code, await self.seat(code, name)))
         for player in players:
-            await until(lambda p=player: len(p.state["seats"]) == len(names) and all(
-                s["present"] for s in p.state["seats"]
-            ))
+            await until(
+                lambda p=player: (
+                    len(p.state["seats"]) == len(names)
+                    and all(s["present"] for s in p.state["seats"])
+                )
+            )
         return players
 
     async def raw(self, hello: dict[str, Any]) -> switchboard.WebSocket:

@@ -70,7 +70,7 @@ from .rules import (
 )
 from .store import Store
 
-__all__ = ["create_app", "PokerApp", "HUB_PREFIX", "CLOSE_KICKED", "CLOSE_LEFT"]
+__all__ = ["create_app", "PokerApp", "HUB_PREFIX", "CLOSE_KICKED", "CLOSE_LEFT", "CLOSE_GONE"]
 
 logger = logging.getLogger("switchboard.apps.poker")
 
@@ -78,6 +78,7 @@ WEB = Path(__file__).parent / "web"
 HUB_PREFIX = "/rt"
 CLOSE_KICKED = 4403  # 4400-4499: the client does not reconnect
 CLOSE_LEFT = 4410
+CLOSE_GONE = 4404  # the seat went, as a sweep found (removed or left on another node)
 MAX_TOKEN = 100
 
 _T = TypeVar("_T")
@@ -339,7 +340,7 @@ class PokerApp:
         alive = self.store.existing_seats([s.user.id for s in local])
         for session in local:
             if session.user.id not in alive:
-                await session.close(CLOSE_KICKED, "removed from the room")
+                await session.close(CLOSE_GONE, "not in the room any more")
         expired = self.store.expire(idle_before=now - self.room_ttl, now=now)
         if expired:
             logger.info("expired %d idle room(s): %s", len(expired), ", ".join(expired))
