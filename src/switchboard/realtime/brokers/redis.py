@@ -410,11 +410,18 @@ class RedisBroker(Broker):
     async def _after_loss(self) -> None:
         """Back after losing Redis: renew our lease at once, then let the hub register
         its members again (Redis may have restarted empty)."""
-        try:
-            await self._renew()
-        except Exception as exc:
-            logger.debug("redis: lease renewal failed: %s", exc)
-            return
+        assert self._redis is not None
+        with contextlib.suppress(Exception):  # idle connections to the old server: drop
+            await self._redis.connection_pool.disconnect(inuse_connections=False)
+        for attempt in range(10):
+            try:
+                await self._renew()
+                break
+            except Exception as exc:
+                logger.debug("redis: lease renewal failed (attempt %d): %s", attempt + 1, exc)
+                await asyncio.sleep(0.05 * (attempt + 1))
+        else:
+            return  # lost again: the next reconnection tries again
         if self._resync is not None:
             await self._resync()
 
