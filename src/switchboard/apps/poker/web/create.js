@@ -79,8 +79,8 @@ async function load() {
         "label",
         { className: "check deck-choice" },
         el("input", { type: "radio", name: "deck", value: deck.kind, checked: i === 0 }),
-        ` ${deck.label}`,
-        el("span", { className: "hint" }, deck.cards.length ? ` ${deck.cards.join(" · ")}` : " type your own"),
+        el("span", {}, deck.label),
+        el("span", { className: "hint" }, deck.cards.length ? deck.cards.join(" · ") : "type your own cards"),
       ),
     ),
   );
