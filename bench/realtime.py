@@ -507,10 +507,17 @@ class Fanout:
                 return
         raise ProtocolError(f"only {len(got)} of {self.n} clients got a tick: not in the room?")
 
-    def run(self, seconds: float, latencies: list[int] | None) -> tuple[int, float]:
+    def run(
+        self,
+        seconds: float,
+        latencies: list[int] | None,
+        by_fd: dict[int, Callable[[int], None]] | None = None,
+    ) -> tuple[int, float]:
         """Emit for ``seconds`` with ``window`` emits in flight; return (deliveries,
         seconds from the first emit to the last delivery). Appends each delivery's
-        latency in ns (receipt time - the ``ts`` in its payload) to ``latencies``.
+        latency in ns (receipt time - the ``ts`` in its payload) to ``latencies``,
+        or, with ``by_fd`` instead (a recorder per client's fd), hands it to the
+        receiving client's recorder (bench/realtime_redis.py: near and far node).
 
         The first receipt of each tick is parsed and checked in full (event, room,
         exactly the data sent); after that, a read that is byte for byte that same
@@ -520,6 +527,7 @@ class Fanout:
         is_tick, search, check = wire.is_tick, TICK.search, self.check
         read, poll, now_ns = os.read, self.poller.poll, time.monotonic_ns
         record = latencies.append if latencies is not None else None
+        recorders = by_fd if record is None else None
         counts: dict[int, int] = {}  # seq -> deliveries so far, for the ticks in flight
         known: dict[bytes, int] = {}  # a checked tick frame -> its seq
         stamps: dict[int, int] = {}  # seq -> the ts in its payload
@@ -544,6 +552,8 @@ class Fanout:
                     last[fd] = seq
                     if record is not None:
                         record(now - stamps[seq])
+                    elif recorders is not None:
+                        recorders[fd](now - stamps[seq])
                     count = counts[seq] + 1
                     if count < n:
                         counts[seq] = count
@@ -588,6 +598,8 @@ class Fanout:
                                 known[whole], stamps[seq] = seq, int(m[2])
                         if record is not None:
                             record(now - stamps[seq])
+                        elif recorders is not None:
+                            recorders[fd](now - stamps[seq])
                         counts[seq] += 1
                         if counts[seq] == n:
                             ticks.append(seq)
@@ -681,16 +693,18 @@ def run_acks(
 # --- Servers -----------------------------------------------------------------
 
 
-def server_command(name: str) -> list[str]:
-    if name == "socketio-node":
-        return ["node", str(NODE_DIR / "server.js")]
-    return [sys.executable, str(HERE / "realtime_servers.py"), name]
+def server_command(name: str, extra: tuple[str, ...] = ()) -> list[str]:
+    """The command that runs server ``name``; ``extra`` arguments are appended (a
+    Redis URL, for bench/realtime_redis.py's variants)."""
+    if name.startswith("socketio-node"):
+        return ["node", str(NODE_DIR / "server.js"), *extra]
+    return [sys.executable, str(HERE / "realtime_servers.py"), name, *extra]
 
 
 class ServerProcess:
     """One server in its own process; it exits when we close its stdin or kill it."""
 
-    def __init__(self, name: str, profile: str | None = None) -> None:
+    def __init__(self, name: str, profile: str | None = None, extra: tuple[str, ...] = ()) -> None:
         self.name = name
         self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
         self.errors = ""
@@ -698,7 +712,7 @@ class ServerProcess:
         if profile:
             env["BENCH_PROFILE"] = profile
         self.proc = subprocess.Popen(
-            server_command(name),
+            server_command(name, extra),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.stderr,

@@ -1,11 +1,16 @@
 """Real-time benchmark servers, one per process, run by bench/realtime.py.
 
-    python bench/realtime_servers.py NAME
+    python bench/realtime_servers.py NAME [REDIS_URL]
 
 NAME is one of SERVERS below (Node's socket.io is ``node bench/node/server.js``,
-with the same contract). The server listens on 127.0.0.1 on a free port, prints
-``PORT <n>`` when ready, and exits when stdin closes (so it never outlives
-realtime.py, even if realtime.py is killed) or on SIGTERM. Every server runs on
+with the same contract). The ``-redis`` variants (bench/realtime_redis.py runs two
+of each on one Redis) take the Redis URL: Switchboard's hub with a
+``RedisBroker``, python-socketio with ``AsyncRedisManager`` (Node's is
+``node bench/node/server.js REDIS_URL``, with ``@socket.io/redis-adapter``).
+
+The server listens on 127.0.0.1 on a free port, prints ``PORT <n>`` when ready,
+and exits when stdin closes (so it never outlives realtime.py, even if
+realtime.py is killed) or on SIGTERM. Every server runs on
 uvloop, without compression (the load generator offers none).
 
 Every server implements the same app:
@@ -34,6 +39,13 @@ BACKLOG = 2048  # the load generator connects 100 clients at a time
 ROOM = "bench"
 
 
+def redis_url() -> str:
+    """The Redis URL of a ``-redis`` variant: its second argument."""
+    if len(sys.argv) < 3 or not sys.argv[2].startswith("redis://"):
+        raise SystemExit(f"{sys.argv[1]} needs a Redis URL: realtime_servers.py NAME redis://...")
+    return sys.argv[2]
+
+
 def listening_socket() -> socket.socket:
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -55,14 +67,23 @@ async def switchboard_server() -> int:
     import switchboard
     from switchboard.realtime import Hub, Identity, RoomOptions
 
-    full = sys.argv[1] == "switchboard-full"
-    hub = Hub(rate=None) if full else Hub(rate=None, rooms=RoomOptions(0, presence=False))
+    name = sys.argv[1]
+    full = name in ("switchboard-full", "switchboard-redis-full")
+    rooms = RoomOptions() if full else RoomOptions(0, presence=False)
+    if name.startswith("switchboard-redis"):
+        from switchboard.realtime import RedisBroker
+
+        hub = Hub(rate=None, rooms=rooms, broker=RedisBroker(redis_url()))
+        prefix = f"n{os.getpid()}-"  # the user ids of each node are its own
+    else:
+        hub = Hub(rate=None, rooms=rooms)
+        prefix = ""
     ids = itertools.count(1)
     # Annotations name module-level types only: the hub resolves them (PEP 563).
 
     @hub.on_connect
     async def connect(hello: Any) -> Any:
-        return Identity(f"u{next(ids)}", rooms=(ROOM,))  # anonymous, one user each
+        return Identity(f"{prefix}u{next(ids)}", rooms=(ROOM,))  # anonymous, one user each
 
     @hub.on("fanout")
     async def fanout(session: Any, data: Any) -> None:
@@ -83,8 +104,14 @@ def socketio_app() -> Any:
     handlers, the standard json module)."""
     import socketio
 
-    mode = "aiohttp" if sys.argv[1] == "socketio-aiohttp" else "asgi"
-    sio = socketio.AsyncServer(async_mode=mode, transports=["websocket"])
+    mode = "aiohttp" if sys.argv[1].startswith("socketio-aiohttp") else "asgi"
+    if sys.argv[1].endswith("-redis"):  # the nodes share rooms through Redis pub/sub
+        manager = socketio.AsyncRedisManager(redis_url())
+        sio = socketio.AsyncServer(
+            async_mode=mode, transports=["websocket"], client_manager=manager
+        )
+    else:
+        sio = socketio.AsyncServer(async_mode=mode, transports=["websocket"])
 
     @sio.event
     async def connect(sid: str, environ: Any, auth: Any) -> None:
@@ -152,6 +179,10 @@ SERVERS: dict[str, Callable[[], Awaitable[int]]] = {
     "switchboard-full": switchboard_server,
     "socketio-aiohttp": socketio_aiohttp_server,
     "socketio-uvicorn": socketio_uvicorn_server,
+    # Two nodes of each on one Redis, for bench/realtime_redis.py:
+    "switchboard-redis": switchboard_server,
+    "switchboard-redis-full": switchboard_server,
+    "socketio-aiohttp-redis": socketio_aiohttp_server,
 }
 
 
@@ -188,7 +219,8 @@ def run(name: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2 or sys.argv[1] not in SERVERS:
+    redis_variant = len(sys.argv) > 1 and sys.argv[1].endswith(("-redis", "-redis-full"))
+    if len(sys.argv) != 2 + redis_variant or sys.argv[1] not in SERVERS:
         raise SystemExit(__doc__)
     profile_to = os.environ.get("BENCH_PROFILE")  # cProfile the server, for --profile
     if profile_to:
