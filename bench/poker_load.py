@@ -202,7 +202,7 @@ async def play(room: Room, round_time: float) -> None:
             continue
         number = ack["data"]["round"]
 
-        async def vote(conn: Conn) -> None:
+        async def vote(conn: Conn, number: int = number) -> None:
             await asyncio.sleep(random.random() * round_time)
             sent, answer = await conn.emit(
                 "poker.vote", {"round": number, "card": random.choice(cards)}
@@ -240,7 +240,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 room.task = asyncio.ensure_future(play(room, args.round))
                 rooms.append(room)
             await asyncio.sleep(args.warmup)
-            start, cpu_server, cpu_self = time.perf_counter(), cpu_seconds(server.pid), time.process_time()
+            start, cpu_server, cpu_self = (
+                time.perf_counter(),
+                cpu_seconds(server.pid),
+                time.process_time(),
+            )
             await asyncio.sleep(args.duration)
             end = time.perf_counter()
             server_cpu = (cpu_seconds(server.pid) - cpu_server) / (end - start)

@@ -5,6 +5,7 @@ through the hub."""
 from __future__ import annotations
 
 import csv
+import doctest
 import io
 
 import pytest
@@ -372,3 +373,10 @@ def test_markdown_export_escapes_what_would_format() -> None:
         "Revealed 1970-01-01 00:02:00 UTC: low 1, high 1, mode 1, average 1; confidence high."
         in text
     )
+
+
+def test_doctests() -> None:
+    from switchboard.apps.poker import decks, rules
+
+    assert doctest.testmod(decks).failed == 0
+    assert doctest.testmod(rules).failed == 0
