@@ -1,10 +1,10 @@
 """Planning poker in a real browser: Debian's Chromium driven by Playwright, several
 browser contexts (people) at once against one server.
 
-The pages reach the server through a small TCP proxy, so a test can drop every
-connection at once (a network cut: the sockets just die) or refuse new ones for a
-while. A restart stops the server, then serves a new app (a new process, as far as it
-knows) on the same database and port.
+Each person's pages reach the server through their own small TCP proxy, so a test
+can drop that person's connections (a network cut: the sockets just die) or refuse
+new ones for a while, while the others look on. A restart stops the server, then
+serves a new app (a new process, as far as it knows) on the same database and port.
 
 Screenshots for docs/poker.md: ``POKER_SCREENSHOTS=1 pytest tests/browser/test_poker.py
 -k screenshots`` writes them to docs/images/poker/ (otherwise to a temporary folder).
@@ -92,7 +92,7 @@ class Proxy:
 
 
 class Site:
-    """The poker app behind the proxy; ``restart()`` serves a new app on the same
+    """The poker app; ``stop()`` then ``start_new()`` serves a new app on the same
     database and port."""
 
     def __init__(self, db_path: Path, **options: Any) -> None:
@@ -101,17 +101,10 @@ class Site:
         self.app = PokerApp(db_path=db_path, **options)
         self.server: switchboard.Server | None = None
         self.port = 0
-        self.proxy = Proxy()
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.proxy.port}"
 
     async def start(self) -> None:
         self.server = await switchboard.serve(self.app.router, "127.0.0.1", self.port)
         self.port = self.server.port
-        if not self.proxy.port:
-            await self.proxy.start(self.port)
 
     async def stop(self) -> None:
         assert self.server is not None
@@ -136,7 +129,6 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     )
     await site.start()
     yield site
-    await site.proxy.close()
     if site.server is not None:
         await site.stop()
 
@@ -153,15 +145,21 @@ async def browser() -> AsyncIterator[Browser]:
 
 class Person:
     """One person: a browser context (their localStorage, so their seat) and its pages,
-    with every WebSocket frame their pages receive."""
+    with every WebSocket frame their pages receive. Their pages reach the server
+    through their own proxy (``proxy.cut()`` drops their connections only)."""
 
-    def __init__(self, people: People, context: BrowserContext, name: str) -> None:
+    def __init__(self, people: People, context: BrowserContext, name: str, proxy: Proxy) -> None:
         self.people = people
         self.context = context
         self.name = name
+        self.proxy = proxy
         self.page: Page = None  # type: ignore[assignment]  # set by open()
         self.frames: list[dict[str, Any]] = []
         self.code = ""
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.proxy.port}"
 
     async def open(self, path: str = "/") -> Page:
         page = await self.context.new_page()
@@ -175,7 +173,7 @@ class Person:
             ),
         )
         page.on("websocket", self._watch)
-        await page.goto(self.people.site.base + path)
+        await page.goto(self.base + path)
         self.page = page
         return page
 
@@ -227,9 +225,13 @@ class People:
         self.browser = browser
         self.site = site
         self.errors: list[str] = []
+        self.proxies: list[Proxy] = []
 
     async def person(self, name: str, **context: Any) -> Person:
-        return Person(self, await self.browser.new_context(**context), name)
+        proxy = Proxy()
+        await proxy.start(self.site.port)
+        self.proxies.append(proxy)
+        return Person(self, await self.browser.new_context(**context), name, proxy)
 
     def script_errors(self) -> list[str]:
         """Errors less the browser's own lines about connections refused or cut while
@@ -239,8 +241,11 @@ class People:
 
 
 @pytest.fixture
-def people(browser: Browser, site: Site) -> People:
-    return People(browser, site)
+async def people(browser: Browser, site: Site) -> AsyncIterator[People]:
+    crowd = People(browser, site)
+    yield crowd
+    for proxy in crowd.proxies:
+        await proxy.close()
 
 
 async def connected(*pages: Page) -> None:
@@ -459,45 +464,58 @@ async def test_the_moderator_leaves_for_good(people: People) -> None:
 async def test_a_dropped_connection_within_and_beyond_the_grace_period(
     people: People, site: Site
 ) -> None:
-    ann, bob = await room_of(people, "Ann", "Bob")
+    ann, bob, cy = await room_of(people, "Ann", "Bob", "Cy")
     await ann.page.click("#start")
     await pick(bob.page, "8")
-    states_before = len(ann.frames)
+    seen = len(cy.frames)
 
-    # Within the grace period (1.5 s): every connection dies, the pages come back at
-    # once (backoff 0.25-0.5 s); nobody is shown away, nothing changes.
-    site.proxy.cut()
+    # Within the grace period (1.5 s): Bob's connection dies and his page comes
+    # back at once (backoff 0.25-0.5 s). Nobody sees him away; nothing changes.
+    bob.proxy.cut()
     await expect(bob.page.locator("#status")).to_have_text("reconnecting…")
-    await connected(ann.page, bob.page)
+    await connected(bob.page)
     await asyncio.sleep(2.0)
-    seen_by_ann = [f["data"] for f in ann.frames[states_before:] if f.get("event") == "poker.state"]
-    assert all(seat["present"] for state in seen_by_ann for seat in state["seats"])
+    states = [f["data"] for f in cy.frames[seen:] if f.get("event") == "poker.state"]
+    assert all(seat["present"] for state in states for seat in state["seats"])
+    await expect(cy.row("Bob").locator(".tag")).to_have_count(0)
     await expect(bob.page.locator("#cards button[data-card='8']")).to_have_attribute(
         "aria-pressed", "true"
     )
-    await expect(ann.page.locator("#moderator-line")).to_have_text("♛ You are the moderator.")
 
-    # Beyond it: the server cannot be reached for 4 s. Ann's own page cannot know,
-    # so the test asks the server what it now tells everyone.
-    site.proxy.down = True
-    site.proxy.cut()
+    # Beyond it: Bob cannot reach the server for a while. The others see him lose
+    # his connection at once, then, after the grace period, away.
+    bob.proxy.down = True
+    bob.proxy.cut()
     await expect(bob.page.locator("#status")).to_have_text("reconnecting…")
     await expect(bob.page.locator("#notice")).to_contain_text("Your seat and your card are kept")
-    await asyncio.sleep(site.app.grace + site.app.sweep_interval + 0.5)
-    table = site.app.store.read(ann.code)
-    assert [seat.present for seat in table.seats.values()] == [False, False]
-    site.proxy.down = False
+    await expect(cy.row("Bob").locator(".tag.lost")).to_have_text("reconnecting…")
+    await expect(cy.row("Bob").locator(".tag.away")).to_have_text("away")
+    await expect(cy.row("Bob").locator("td.vote")).to_have_text("✔ Voted")  # his card stays
+    await expect(ann.page.locator("#reveal")).to_have_text("Reveal cards (1 of 3 voted)")
+    bob.proxy.down = False
     await bob.page.click("#status")  # "press to reconnect now"
-    await ann.page.click("#status")
-    await connected(ann.page, bob.page)
-    # Same seats, same card, same moderator.
-    for person in (ann, bob):
-        await expect(person.page.locator("#seats .tag.away")).to_have_count(0)
-        await expect(person.page.locator("#seats td.vote")).to_have_text(["○ Not yet", "✔ Voted"])
+    await connected(bob.page)
+    await expect(cy.row("Bob").locator(".tag")).to_have_count(0)
     await expect(bob.page.locator("#cards button[data-card='8']")).to_have_attribute(
         "aria-pressed", "true"
     )
+
+    # The moderator's connection drops beyond the grace period: Bob moderates
+    # meanwhile; she gets the role back when her page reconnects.
+    ann.proxy.down = True
+    ann.proxy.cut()
+    await expect(bob.page.locator("#moderator-line")).to_have_text("♛ You are the moderator.")
+    await expect(cy.row("Ann").locator(".tag.away")).to_have_text("away")
+    ann.proxy.down = False
+    await ann.page.click("#status")
+    await connected(ann.page)
     await expect(ann.page.locator("#moderator-line")).to_have_text("♛ You are the moderator.")
+    await expect(cy.page.locator("#moderator-line")).to_have_text("♛ Ann is the moderator.")
+    await expect(bob.page.locator("#controls")).to_be_hidden()
+    await ann.page.click("#reveal")
+    await expect(cy.page.locator("#seats td.vote")).to_have_text(
+        ["☕ Did not vote", "8", "☕ Did not vote"]
+    )
 
 
 async def test_the_moderator_returns_after_closing_the_page(people: People) -> None:
