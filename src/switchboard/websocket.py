@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any, cast
 
 from . import _direct
@@ -123,6 +123,9 @@ class WebSocket(asyncio.Protocol):
         self._groups: set[Group] = set()  # left when the connection is lost
         self._trace = frame_logger.isEnabledFor(logging.DEBUG)  # read once per connection
         self._flush_handle: asyncio.Handle | None = None
+        # set_message_handler(): messages go to it as they arrive, not to the queue.
+        self._on_message: Callable[[Data], None] | None = None
+        self._parts: list[Data] = []  # a fragmented message being assembled for it
 
     # -- public API -----------------------------------------------------------
 
@@ -322,6 +325,43 @@ class WebSocket(asyncio.Protocol):
         """Wait until the TCP connection is closed."""
         await asyncio.shield(self._closed)
 
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once the TCP connection is closed (soon, if it is)."""
+        self._closed.add_done_callback(lambda _: callback())
+
+    def set_message_handler(self, handler: Callable[[Data], None] | None) -> None:
+        """Hand every message to ``handler(message)`` as it arrives, instead of
+        queueing it for :meth:`recv`; ``None`` goes back to the queue.
+
+        For frameworks built on Switchboard (the real-time hub reads its sessions
+        this way): no task, no future and no queue per message. Messages already
+        queued go to the handler at once, in order; a fragmented message is handed
+        over whole. The handler runs inside the protocol's callback, so it must not
+        block; reading never pauses for it (apply your own limits). An exception it
+        raises is logged and fails the connection with 1011.
+        """
+        self._on_message = handler
+        if handler is not None:
+            while self._messages and self._on_message is handler:
+                item = self._messages.popleft()
+                if isinstance(item, Fragment):
+                    self._parts.append(item.data)
+                    if not item.fin:
+                        continue
+                    item = _joined(self._parts)
+                self._dispatch(item)
+            if self._reading_paused:
+                self._maybe_resume_reading()
+
+    def _dispatch(self, message: Data) -> None:
+        handler = self._on_message
+        assert handler is not None
+        try:
+            handler(message)
+        except Exception:
+            logger.exception("message handler failed for %s", self.remote_address)
+            self._fail(1011, "internal error")
+
     # -- asyncio.Protocol callbacks -------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -397,11 +437,19 @@ class WebSocket(asyncio.Protocol):
         for event in events:
             kind = type(event)
             if kind is Message:
-                messages.append(event.data)
                 self.messages_in += 1
+                if self._on_message is None:
+                    messages.append(event.data)
+                else:
+                    self._dispatch(event.data)
             elif kind is Fragment:
-                messages.append(event)
                 self.messages_in += event.fin
+                if self._on_message is None:
+                    messages.append(event)
+                else:
+                    self._parts.append(event.data)
+                    if event.fin:
+                        self._dispatch(_joined(self._parts))
             elif kind is Pong:
                 now = self._loop.time()
                 for payload in event.acknowledged:
@@ -608,6 +656,13 @@ class WebSocket(asyncio.Protocol):
                 self.ping_timeout,
             )
             self._fail(1011, "keepalive timeout")
+
+
+def _joined(parts: list[Data]) -> Data:
+    """A fragmented message's pieces as one message (and ``parts`` emptied)."""
+    message: Data = "".join(parts) if isinstance(parts[0], str) else b"".join(parts)  # type: ignore[arg-type]
+    parts.clear()
+    return message
 
 
 async def _async_iter(items: Iterable[Data]) -> AsyncIterator[Data]:
