@@ -384,6 +384,7 @@ async def test_the_page_in_chromium(poll: PollServer) -> None:
         await ada.wait_for_function(
             "() => document.getElementById('poll-status').textContent === '1 vote'"
         )
+        await bob.wait_for_selector("#options li.mine button")  # once bob's ack is in
         assert await text(bob, "#options li.mine button") == ["sushi"]
 
         # Bob's connection dies; Ada votes meanwhile; Bob's page catches up by itself.

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
 import inspect
 import logging
@@ -40,7 +41,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, get_type_hints
 
 from ..broadcast import Group, broadcast
 from ..protocol.errors import ConnectionClosed
-from ..websocket import WebSocket
+from ..websocket import Data, WebSocket
 from . import wire
 from .brokers.base import Broker, Position, PresenceChange
 from .brokers.memory import MemoryBroker
@@ -360,10 +361,14 @@ class Hub:
         if session is None:
             return
         try:
-            await self._read(session)
-        except ConnectionClosed:
-            pass
+            # Messages go straight from the protocol callback to the session: no task,
+            # no future, no queue per message.
+            ws.set_message_handler(functools.partial(self._on_message, session))
+            ws.on_close(session._wake)
+            await session._work()
+            await ws.wait_closed()
         finally:
+            ws.set_message_handler(None)
             await self._close_session(session, _why_closed(ws))
 
     def render_metrics(self) -> str:
@@ -521,21 +526,17 @@ class Hub:
 
     # -- reading ------------------------------------------------------------------
 
-    async def _read(self, session: Session) -> None:
-        ws = session.ws
-        loop = self._loop
-        max_payload, max_depth = self.max_payload, self.max_depth
-        async for item in ws:
-            now = loop.time()
-            session.last_seen = now
-            message: dict[str, Any] | None = None
-            try:
-                if not isinstance(item, str):
-                    raise wire.MessageError("binary frames are not part of switchboard.v1")
-                message = wire.decode(item, max_payload=max_payload, max_depth=max_depth)
-                session._receive(message, now)
-            except wire.MessageError as exc:
-                self._bad_message(session, message, exc, now)
+    def _on_message(self, session: Session, item: Data) -> None:
+        now = self._loop.time()
+        session.last_seen = now
+        message: dict[str, Any] | None = None
+        try:
+            if not isinstance(item, str):
+                raise wire.MessageError("binary frames are not part of switchboard.v1")
+            message = wire.decode(item, max_payload=self.max_payload, max_depth=self.max_depth)
+            session._receive(message, now)
+        except wire.MessageError as exc:
+            self._bad_message(session, message, exc, now)
 
     def _bad_message(
         self, session: Session, message: dict[str, Any] | None, exc: wire.MessageError, now: float

@@ -66,7 +66,7 @@ class Session:
         "_calls",
         "_next_call",
         "_queue",
-        "_worker",
+        "_wakeup",
         "_bucket",
         "_event_buckets",
         "_refusals",
@@ -88,7 +88,7 @@ class Session:
         self._calls: dict[int, asyncio.Future[Any]] = {}
         self._next_call = 0
         self._queue: deque[tuple[Any, dict[str, Any], float]] = deque()
-        self._worker: asyncio.Task[None] | None = None
+        self._wakeup: asyncio.Future[None] | None = None  # set when _work should look
         self._bucket = None if hub.rate is None else TokenBucket(hub.rate, self.last_seen)
         self._event_buckets: dict[str, TokenBucket] | None = None
         self._refusals = 0  # in a row
@@ -218,23 +218,40 @@ class Session:
         return wait
 
     def _enqueue(self, what: Any, message: dict[str, Any], now: float) -> None:
-        """Run requests one at a time, in the order they came: a chat's messages stay
-        in order even when a handler awaits. Acks and pongs do not queue."""
+        """Queue a request for :meth:`_work`: requests run one at a time, in the
+        order they came (a chat's messages stay in order even when a handler awaits).
+        Acks and pongs do not queue: they are handled as they arrive, so a handler
+        may await :meth:`call` without blocking its own reply."""
         self._queue.append((what, message, now))
-        if self._worker is None:
-            self._worker = asyncio.ensure_future(self._work())
+        self._wake()
+
+    def _wake(self) -> None:
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
 
     async def _work(self) -> None:
+        """Run the session's requests until its connection closes. This runs in the
+        connection's own task: no task per request. A request still running when
+        the connection closes finishes; what was queued behind it is dropped (the
+        client retries it)."""
         hub = self._hub
-        try:
-            while self._queue and not self.closed:
-                what, message, arrived = self._queue.popleft()
+        loop = hub._loop
+        queue = self._queue
+        while True:
+            while queue and not self.closed:
+                what, message, arrived = queue.popleft()
                 if what == "join" or what == "leave":
                     await hub._client_room_request(self, what, message)
                 else:
                     await hub._run_handler(self, what, message, arrived)
-        finally:
-            self._worker = None
+            if self.closed:
+                return
+            self._wakeup = loop.create_future()
+            try:
+                await self._wakeup
+            finally:
+                self._wakeup = None
 
     def _receive_ack(self, message: dict[str, Any]) -> None:
         call_id = wire.request_id(message)

@@ -82,7 +82,7 @@ def decode(text: str, *, max_payload: int, max_depth: int) -> dict[str, Any]:
         raise MessageError(f"a message is a JSON object, not {type(message).__name__}")
     if not isinstance(message.get("t"), str):
         raise MessageError('a message needs a string "t" member (its type)')
-    if _depth_over(message, max_depth):
+    if text.count("{") + text.count("[") > max_depth and _depth_over(message, max_depth):
         raise MessageError(f"nested deeper than {max_depth}", "too_large")
     return message
 

@@ -435,7 +435,11 @@ class RedisBroker(Broker):
         try:
             await self._redis.publish(self._probe_channel, repr(sent))
         except Exception as exc:
-            self._reset(f"probe failed: {exc}")
+            # A command connection failed, not the subscription: try again next time
+            # (only a probe that was sent and never came back means deafness).
+            logger.debug("redis: probe not sent: %s", exc)
+            self.publish_failures += 1
+            self._probe_sent = 0.0
 
     def _reset(self, why: str) -> None:
         """Drop the pub/sub connection; :meth:`_listen` reconnects."""
