@@ -325,6 +325,40 @@ class WebSocket(asyncio.Protocol):
         """Wait until the TCP connection is closed."""
         await asyncio.shield(self._closed)
 
+    def send_nowait(self, message: Data) -> bool:
+        """Send ``message`` without waiting, from code that cannot await (a callback).
+
+        Where :meth:`send` would wait for a slow reader, this closes a connection
+        whose outgoing buffer is over ``write_budget`` with 1013 "slow consumer", as
+        :func:`~switchboard.broadcast` does. Returns False when nothing was sent
+        (the connection is closing, or was just closed for that reason).
+        """
+        conn = self.protocol
+        transport = self._transport
+        if (
+            transport is None
+            or transport.is_closing()
+            or conn.close_sent is not None
+            or conn.close_rcvd is not None
+        ):
+            return False
+        if transport.get_write_buffer_size() > self.write_budget:
+            self._fail(1013, "slow consumer")
+            return False
+        if self._fragmenting is not None:  # never inside a streamed message: queue it
+            task = self._loop.create_task(self.send(message))
+            task.add_done_callback(_ignore_closed)
+            return True
+        if isinstance(message, str):
+            conn.send_text(message)
+        else:
+            conn.send_binary(message)
+        self._messages_out += 1
+        if self._trace:
+            self._log_frame(">", Message(message))
+        self._flush()
+        return True
+
     def on_close(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` once the TCP connection is closed (soon, if it is)."""
         self._closed.add_done_callback(lambda _: callback())
@@ -656,6 +690,11 @@ class WebSocket(asyncio.Protocol):
                 self.ping_timeout,
             )
             self._fail(1011, "keepalive timeout")
+
+
+def _ignore_closed(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()  # a closed connection is not worth reporting
 
 
 def _joined(parts: list[Data]) -> Data:
