@@ -14,7 +14,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..broadcast import broadcast
 from ..protocol.http11 import Request
 from ..websocket import WebSocket
 from . import wire
@@ -155,9 +154,9 @@ class Session:
     # -- what the hub calls -------------------------------------------------------
 
     def _send_frame(self, frame: str) -> None:
-        """Queue a frame for this client without waiting (slow readers are closed by
+        """Send a frame to this client without waiting (slow readers are closed by
         the write budget, as for room emits)."""
-        broadcast((self.ws,), frame)
+        self.ws.send_nowait(frame)
 
     def _receive(self, message: dict[str, Any], now: float) -> None:
         """Handle one decoded message from the client (in the read loop: never waits)."""
