@@ -92,7 +92,7 @@ class WebSocket(asyncio.Protocol):
         self.response = response
         #: The negotiated subprotocol, or ``None``.
         self.subprotocol = subprotocol
-        self.ping_interval = ping_interval
+        self._ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.close_timeout = close_timeout
         self.max_queue = max_queue
@@ -128,6 +128,21 @@ class WebSocket(asyncio.Protocol):
         self._parts: list[Data] = []  # a fragmented message being assembled for it
 
     # -- public API -----------------------------------------------------------
+
+    @property
+    def ping_interval(self) -> float | None:
+        """Seconds between keepalive pings; ``None``: none. Setting it takes effect at
+        once (a framework with a heartbeat of its own turns this one off)."""
+        return self._ping_interval
+
+    @ping_interval.setter
+    def ping_interval(self, interval: float | None) -> None:
+        self._ping_interval = interval
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            self._keepalive = None
+        if self._transport is not None and self.state is State.OPEN:
+            self._schedule_keepalive()
 
     @property
     def state(self) -> State:
