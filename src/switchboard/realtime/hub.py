@@ -363,6 +363,7 @@ class Hub:
         try:
             # Messages go straight from the protocol callback to the session: no task,
             # no future, no queue per message.
+            ws.ping_interval = None  # the hub's heartbeat pings (one frame for everyone)
             ws.set_message_handler(functools.partial(self._on_message, session))
             ws.on_close(session._wake)
             await session._work()

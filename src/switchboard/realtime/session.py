@@ -86,7 +86,7 @@ class Session:
         self._hub = hub
         self._calls: dict[int, asyncio.Future[Any]] = {}
         self._next_call = 0
-        self._queue: deque[tuple[Any, dict[str, Any], float]] = deque()
+        self._queue: deque[tuple[Any, dict[str, Any], float]] | None = None  # on first use
         self._wakeup: asyncio.Future[None] | None = None  # set when _work should look
         self._bucket = None if hub.rate is None else TokenBucket(hub.rate, self.last_seen)
         self._event_buckets: dict[str, TokenBucket] | None = None
@@ -187,7 +187,7 @@ class Session:
         refused more than ``rate_limit_close_after`` times in a row is closed (1008)."""
         hub = self._hub
         wait = self._rate_check(event, now)
-        if not wait and len(self._queue) >= hub.max_pending:
+        if not wait and self._queue and len(self._queue) >= hub.max_pending:
             wait = 0.1
         if not wait:
             self._refusals = 0
@@ -221,6 +221,8 @@ class Session:
         order they came (a chat's messages stay in order even when a handler awaits).
         Acks and pongs do not queue: they are handled as they arrive, so a handler
         may await :meth:`call` without blocking its own reply."""
+        if self._queue is None:
+            self._queue = deque()
         self._queue.append((what, message, now))
         self._wake()
 
@@ -236,10 +238,9 @@ class Session:
         client retries it)."""
         hub = self._hub
         loop = hub._loop
-        queue = self._queue
         while True:
-            while queue and not self.closed:
-                what, message, arrived = queue.popleft()
+            while self._queue and not self.closed:
+                what, message, arrived = self._queue.popleft()
                 if what == "join" or what == "leave":
                     await hub._client_room_request(self, what, message)
                 else:
