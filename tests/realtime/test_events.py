@@ -218,3 +218,19 @@ async def test_emit_targets(serve_hub: Serve) -> None:
     assert inbox["a"] == [("2", "a"), ("3", None), ("4", None)]
     assert inbox["b"] == [("1", "a"), ("2", "a"), ("2", "b"), ("3", None)]
     assert inbox["c"] == [("2", "b"), ("3", None), ("sync", None)]
+
+
+def test_only_the_data_annotation_is_resolved() -> None:
+    """A session annotation naming something not importable at module level is fine;
+    an unresolvable data annotation is a clear error at registration."""
+    hub = Hub()
+    namespace: dict[str, object] = {}
+    exec(
+        "from __future__ import annotations\n"
+        "def ok(session: NotImported, data: int) -> int:\n    return data\n"
+        "def bad(session, data: Missing) -> None:\n    pass\n",
+        namespace,
+    )
+    hub.on("ok")(namespace["ok"])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="cannot resolve data: Missing of handler 'bad'"):
+        hub.on("bad")(namespace["bad"])  # type: ignore[arg-type]

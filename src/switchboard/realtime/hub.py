@@ -221,8 +221,7 @@ class Hub:
             takes_data = len(params) == 2
             check: Callable[[Any], Any] = _identity
             if takes_data:
-                hints = get_type_hints(fn)
-                check = validator(hints.get(params[1].name, Any))
+                check = validator(_data_annotation(fn, params[1]))
             self._handlers[event] = _Handler(fn, takes_data, check)
             if rate is not None:
                 self._event_rates[event] = rate
@@ -894,6 +893,23 @@ class Hub:
 
 
 _T = TypeVar("_T")
+
+
+def _data_annotation(fn: Callable[..., Any], param: inspect.Parameter) -> Any:
+    """The type of a handler's data parameter, resolved alone (the session's
+    annotation may name something that is not importable where it is resolved)."""
+    annotation = param.annotation
+    if not isinstance(annotation, str):
+        return Any if annotation is inspect.Parameter.empty else annotation
+    holder = type("_Annotations", (), {"__annotations__": {param.name: annotation}})
+    namespace = getattr(inspect.unwrap(fn), "__globals__", {})
+    try:
+        return get_type_hints(holder, namespace)[param.name]
+    except Exception as exc:
+        raise TypeError(
+            f"cannot resolve {param.name}: {annotation} of handler "
+            f"{getattr(fn, '__qualname__', fn)!r}: {exc}"
+        ) from None
 
 
 def _identity(value: Any) -> Any:
