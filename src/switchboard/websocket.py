@@ -41,6 +41,11 @@ frame_logger = logging.getLogger("switchboard.frames")
 # Small messages sent within one event loop iteration are written together, up to
 # this many bytes.
 _COALESCE_LIMIT = 16 * 1024
+# After a read this big (more input is probably waiting), reading pauses until the
+# next event loop iteration. uvloop (libuv) reads a socket up to 32 times in a row
+# while reads fill its 256 KiB buffer: one connection could hold the loop for 8 MiB
+# of input, half a second or more when that is a flood of tiny frames.
+_YIELD_AFTER = 64 * 1024
 
 
 class WebSocket(asyncio.Protocol):
@@ -107,6 +112,7 @@ class WebSocket(asyncio.Protocol):
         self._messages: deque[Data | Fragment] = deque()
         self._recv_waiter: asyncio.Future[None] | None = None
         self._reading_paused = False
+        self._read_yield = False  # reading paused for one loop iteration (_YIELD_AFTER)
         self._write_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._fragmenting: asyncio.Future[None] | None = None  # a streamed send runs
@@ -204,8 +210,10 @@ class WebSocket(asyncio.Protocol):
     async def recv_streaming(self) -> AsyncIterator[Data]:
         """Yield the next message piece by piece, as its frames arrive.
 
-        A message that came in one frame is yielded whole. Use it for messages too
-        large to hold at once; the pieces are all ``str`` or all ``bytes``.
+        A message that came in one frame is yielded whole; the frames of a read come
+        as one piece (so a message of a million tiny frames is a few pieces). Use it
+        for messages too large to hold at once; the pieces are all ``str`` or all
+        ``bytes``.
         """
         item = await self._pop()
         if not isinstance(item, Fragment):
@@ -435,6 +443,18 @@ class WebSocket(asyncio.Protocol):
         self._flush()
         if conn.state is not State.OPEN:
             self._after_close_frames()
+        elif len(data) >= _YIELD_AFTER and not self._reading_paused and not self._read_yield:
+            transport = self._transport
+            if transport is not None and not transport.is_closing():
+                self._read_yield = True
+                transport.pause_reading()
+                self._loop.call_soon(self._end_read_yield)
+
+    def _end_read_yield(self) -> None:
+        self._read_yield = False
+        transport = self._transport
+        if not self._reading_paused and transport is not None and not transport.is_closing():
+            transport.resume_reading()
 
     def eof_received(self) -> bool | None:
         return None  # close the transport: a half-open WebSocket is of no use

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 from collections.abc import AsyncIterator
@@ -12,6 +13,7 @@ import pytest
 
 import switchboard
 from switchboard import ConnectionClosedError, ConnectionClosedOK, Limits, WebSocket
+from switchboard.protocol.frames import Opcode, encode_frame
 
 if TYPE_CHECKING:
     from conftest import TLS
@@ -93,7 +95,96 @@ async def test_recv_streaming_yields_fragments() -> None:
 
     async with switchboard.serve(handler, "127.0.0.1", 0) as srv:
         async with switchboard.connect(url(srv)) as ws:
-            assert [piece async for piece in ws.recv_streaming()] == ["a", "b", "c"]
+            # Frames that arrive together may come as one piece.
+            assert "".join([piece async for piece in ws.recv_streaming()]) == "abc"  # type: ignore[arg-type]
+
+
+async def count_pieces(ws: WebSocket) -> None:
+    """Echo each message, then send how many pieces recv_streaming() gave for it."""
+    while True:
+        pieces = [piece async for piece in ws.recv_streaming()]
+        if isinstance(pieces[0], str):
+            await ws.send("".join(pieces))  # type: ignore[arg-type]
+        else:
+            await ws.send(b"".join(pieces))  # type: ignore[arg-type]
+        await ws.send(str(len(pieces)))
+
+
+async def test_a_message_in_many_fragments_arrives_in_few_pieces() -> None:
+    text = "κόσμε 😀 " * 2000
+    data = text.encode()
+    frames = [  # one byte per frame: characters are split across frames
+        encode_frame(
+            Opcode.CONT if i else Opcode.TEXT, data[i : i + 1], fin=i == len(data) - 1, mask=b"abcd"
+        )
+        for i in range(len(data))
+    ]
+    limits = Limits(max_fragments=None)
+    async with switchboard.serve(count_pieces, "127.0.0.1", 0, limits=limits) as srv:
+        async with switchboard.connect(url(srv), compression=None) as ws:
+            assert ws._transport is not None
+            ws._transport.write(b"".join(frames))  # 32,000 frames, 224 KB
+            assert await ws.recv() == text
+            assert int(await ws.recv()) <= 100  # pieces scale with reads, not frames
+            await ws.send([bytes([i % 256]) for i in range(20_000)])
+            assert await ws.recv() == bytes(i % 256 for i in range(20_000))
+            assert int(await ws.recv()) <= 100
+
+
+async def test_recv_streaming_yields_pieces_as_they_arrive() -> None:
+    first_piece = asyncio.Event()
+
+    async def handler(ws: WebSocket) -> None:
+        total, count = b"", 0
+        async for piece in ws.recv_streaming():
+            total += piece  # type: ignore[operator]
+            count += 1
+            first_piece.set()
+        await ws.send(total)
+        await ws.send(str(count))
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for _ in range(5000):
+            yield b"x"
+        await first_piece.wait()  # the server has data before the message is complete
+        for _ in range(5000):
+            yield b"y"
+
+    async with switchboard.serve(handler, "127.0.0.1", 0, limits=Limits(max_fragments=None)) as srv:
+        async with switchboard.connect(url(srv), compression=None) as ws:
+            await asyncio.wait_for(ws.send(pieces()), 10)
+            assert await ws.recv() == b"x" * 5000 + b"y" * 5000
+            assert 2 <= int(await ws.recv()) <= 100  # before and after the wait; few
+
+
+async def test_a_big_read_lets_the_loop_run_before_the_next(server: switchboard.Server) -> None:
+    # uvloop reads a busy socket up to 32 times in a row: after a big read, reading
+    # pauses for one loop iteration, so other connections get their turn.
+    limits = Limits(max_fragments=None)
+    async with switchboard.connect(url(server), compression=None, limits=limits) as ws:
+        assert ws._transport is not None
+        # As the server would send them: a binary frame, then 40,000 empty continuations.
+        ws.data_received(b"\x02\x00" + b"\x00\x00" * 40_000)
+        assert not ws._transport.is_reading()
+        await asyncio.sleep(0)
+        assert ws._transport.is_reading()
+        ws.data_received(b"\x80\x01!")  # the end of the message
+        assert await ws.recv() == b"!"
+
+
+async def test_too_many_fragments_close_with_1009() -> None:
+    async with switchboard.serve(count_pieces, "127.0.0.1", 0) as srv:
+        async with switchboard.connect(url(srv), compression=None) as ws:
+            await ws.send(["x"] * 4096)  # the default limit, reached
+            assert await ws.recv() == "x" * 4096
+            await ws.recv()
+            # The server may fail the connection before we are done.
+            with contextlib.suppress(switchboard.ConnectionClosed):
+                await ws.send(["x"] * 5000)
+            with pytest.raises(ConnectionClosedError) as info:
+                await ws.recv()
+    assert info.value.code == 1009
+    assert info.value.reason == "too many fragments: the limit is 4096"
 
 
 async def test_ping_returns_round_trip(server: switchboard.Server) -> None:

@@ -15,8 +15,8 @@ import switchboard
 
 URL = os.environ.get("AUTOBAHN_URL", "ws://127.0.0.1:9001")
 AGENT = os.environ.get("AUTOBAHN_AGENT", "switchboard")
-# 9.* sends messages and frames of up to 16 MiB.
-LIMITS = switchboard.Limits(max_message_size=None, max_frame_size=None)
+# 9.* sends messages and frames of up to 16 MiB, and 4 MiB in 65,536 fragments.
+LIMITS = switchboard.Limits(max_message_size=None, max_frame_size=None, max_fragments=None)
 
 
 async def main() -> int:

@@ -3,7 +3,9 @@
 
 usage:
   run.py server [CASES] [--cmd CMD]   fuzzingclient against an echo server; by default
-                                      `python -m switchboard echo` on a free port
+                                      `python tests/conformance/autobahn_server.py` (the
+                                      handler of `switchboard echo`, no size or fragment
+                                      limits) on a free port
   run.py client [CASES] [--cmd CMD]   fuzzingserver; by default the client is
                                       `python tests/conformance/autobahn_client.py`
   run.py summarize REPORT_DIR         print the summary of an existing report
@@ -169,20 +171,9 @@ def run_server_suite(cases: str, outdir: Path, cmd: str | None, timeout: float) 
     argv = (
         ["/bin/sh", "-c", "exec " + cmd.replace("{port}", str(port))]
         if cmd
-        else [
-            sys.executable,
-            "-m",
-            "switchboard",
-            "echo",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--max-message-size",
-            "0",
-        ]
+        else [sys.executable, str(HERE / "autobahn_server.py"), str(port)]
     )
-    target = cmd or "python -m switchboard echo"
+    target = cmd or "autobahn_server.py"
     print(f"run.py: server suite, cases '{cases}', against {shlex.join(argv)} -> {outdir}")
     with open(outdir / "server.log", "wb") as log:
         server = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)

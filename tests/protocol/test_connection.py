@@ -128,7 +128,100 @@ def test_utf8_character_split_across_fragments() -> None:
     data = "€".encode()
     conn.receive_data(client_frame(Opcode.TEXT, data[:1], fin=False))
     conn.receive_data(client_frame(Opcode.CONT, data[1:]))
-    assert conn.events_received() == [Fragment("", False), Fragment("€", True)]
+    assert conn.events_received() == [Fragment("€", True)]  # no empty piece before it
+
+
+def fragmented(opcode: int, pieces: list[bytes]) -> list[bytes]:
+    """The frames of one message sent as ``pieces``, as a client sends them."""
+    return [
+        client_frame(Opcode.CONT if i else opcode, piece, fin=i == len(pieces) - 1)
+        for i, piece in enumerate(pieces)
+    ]
+
+
+def test_fragments_in_one_read_give_one_event() -> None:
+    frames = fragmented(Opcode.BINARY, [bytes([i % 256]) for i in range(1000)])
+    conn = server(limits=Limits(max_fragments=None))
+    conn.receive_data(b"".join(frames))
+    assert conn.events_received() == [Fragment(bytes(i % 256 for i in range(1000)), True)]
+    # In two reads: one event per read, whatever the number of frames.
+    conn.receive_data(b"".join(frames[:600]) + frames[600][:3])
+    conn.receive_data(frames[600][3:] + b"".join(frames[601:]))
+    events = conn.events_received()
+    assert [len(e.data) for e in events] == [600, 400]  # type: ignore[union-attr]
+    assert [e.fin for e in events] == [False, True]  # type: ignore[union-attr]
+    # Empty frames add nothing: no event until there is data or the end.
+    conn.receive_data(b"".join(fragmented(Opcode.BINARY, [b""] * 500)[:-1]))
+    assert conn.events_received() == []
+    conn.receive_data(client_frame(Opcode.CONT, b""))
+    assert conn.events_received() == [Fragment(b"", True)]
+    # With coalescing off (what `connect --trace` needs): one event per frame again.
+    conn = server(limits=Limits(max_fragments=None))
+    conn.coalesce_fragments = False
+    conn.receive_data(b"".join(frames))
+    assert len(conn.events_received()) == 1000
+
+
+def test_coalesced_fragments_and_control_frames() -> None:
+    conn = server()
+    text = fragmented(Opcode.TEXT, [b"He", b"l", b"lo"])
+    conn.receive_data(text[0] + client_frame(Opcode.PING, b"!") + text[1] + text[2])
+    # Control frames are reported as they come; the data of the read, once, at its end
+    # (or with the message's last frame).
+    assert conn.events_received() == [Ping(b"!"), Fragment("Hello", True)]
+    assert conn.data_to_send() == [b"\x8a\x01!"]
+    # The data before a close frame comes before the Close event.
+    binary = fragmented(Opcode.BINARY, [b"a", b"b", b"c"])
+    conn.receive_data(binary[0] + binary[1] + client_frame(Opcode.CLOSE, encode_close(1000)))
+    assert conn.events_received() == [Fragment(b"ab", False), Close(1000, "")]
+
+
+def test_text_split_inside_characters_across_many_fragments() -> None:
+    text = "κόσμε €uro 😀 " * 50
+    data = text.encode()
+    frames = fragmented(Opcode.TEXT, [data[i : i + 1] for i in range(len(data))])
+    conn = server(limits=Limits(max_fragments=None))
+    conn.receive_data(b"".join(frames))
+    assert conn.events_received() == [Fragment(text, True)]
+    # In reads that end inside frames and inside characters: the same text.
+    stream = b"".join(frames)
+    for step in (5, 13, 1000):
+        conn = server(limits=Limits(max_fragments=None))
+        for i in range(0, len(stream), step):
+            conn.receive_data(stream[i : i + step])
+        events = conn.events_received()
+        assert "".join(e.data for e in events) == text, step  # type: ignore[misc, union-attr]
+        assert len(events) <= len(stream) // step + 1
+
+
+def test_invalid_utf8_in_coalesced_fragments_fails_fast() -> None:
+    conn = server()
+    valid = fragmented(Opcode.TEXT, [b"o", b"k", b"!", b"!"])
+    conn.receive_data(b"".join(valid[:3]))
+    assert conn.events_received() == [Fragment("ok!", False)]
+    # The bad byte fails the connection before the ping after it in the same read is
+    # answered, and before anything after it counts.
+    conn.receive_data(
+        client_frame(Opcode.CONT, b"\xff", fin=False)
+        + client_frame(Opcode.PING, b"?")
+        + client_frame(Opcode.CONT, b"x")
+    )
+    closed_with(conn, 1007)
+    assert conn.events_received() == []
+
+
+def test_default_limit_on_fragments() -> None:
+    assert Limits().max_fragments == 4096
+    frames = fragmented(Opcode.BINARY, [b"x"] * 4097)
+    conn = server()
+    conn.receive_data(b"".join(frames[:4096]))  # 4096 frames are fine
+    assert conn.failure is None
+    conn.receive_data(frames[4096][:2])  # the header of one more fails at once
+    closed_with(conn, 1009)
+    assert conn.failure.reason == "too many fragments: the limit is 4096"  # type: ignore[union-attr]
+    conn = server()
+    conn.receive_data(b"".join(frames[:4095]) + frames[-1])  # a message of 4096 frames
+    assert conn.events_received() == [Fragment(b"x" * 4096, True)]
 
 
 def test_continuation_without_start_fails() -> None:

@@ -198,7 +198,8 @@ def test_any_split_gives_the_same_events(
         cuts = data.draw(st.lists(st.integers(0, len(stream)), max_size=12))
     pieced = Connection(Role.SERVER, deflate=PerMessageDeflate() if deflate else None, limits=BIG)
     feed_in_pieces(pieced, stream, cuts)
-    assert pieced.events_received() == events
+    # The same messages and control frames; fragments follow the reads, not the frames.
+    assert reassemble(pieced.events_received()) == reassemble(events)
     assert b"".join(pieced.data_to_send()) == pongs  # the same pongs, in the same order
     assert pieced.failure is None and whole.failure is None
 
@@ -453,6 +454,47 @@ def test_failure_keeps_nothing_buffered(
 ) -> None:
     conn = feed_hostile(role, deflate, limits, stream, [min(c, len(stream)) for c in cuts])
     assert conn.failure is None or len(conn._buf) == 0
+
+
+def join(parts: list[str | bytes]) -> str | bytes:
+    return "".join(parts) if parts and isinstance(parts[0], str) else b"".join(parts)  # type: ignore[arg-type]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(role=st.sampled_from(Role), deflate=st.booleans(), limits=limits, data=st.data())
+def test_coalesced_fragments_change_only_the_number_of_events(
+    role: Role, deflate: bool, limits: Limits, data: st.DataObject
+) -> None:
+    """A read reports at most one Fragment per message it ends, plus one; otherwise
+    the messages, the failure and what is sent are those of one Fragment per frame
+    (but for the unfinished message's data before a failure, which is dropped)."""
+    stream = data.draw(hostile_streams(mask=role is Role.SERVER))
+    pieces = split(stream, data.draw(st.lists(st.integers(0, len(stream)), max_size=6)))
+    results = []
+    for coalesce in (True, False):
+        conn = Connection(role, deflate=PerMessageDeflate() if deflate else None, limits=limits)
+        conn.coalesce_fragments = coalesce
+        out: list[object] = []
+        parts: list[str | bytes] = []
+        for piece in pieces:
+            conn.receive_data(piece)
+            read = conn.events_received()
+            fragments = [e for e in read if isinstance(e, Fragment)]
+            assert not coalesce or len(fragments) <= 1 + sum(e.fin for e in fragments)
+            for item in read:
+                if isinstance(item, Fragment):
+                    parts.append(item.data)
+                    if item.fin:
+                        out.append(join(parts))
+                        parts = []
+                else:
+                    out.append(item)
+        failure = conn.failure and (conn.failure.code, conn.failure.reason)
+        if failure is None and any(parts):  # what arrived of an unfinished message
+            out.append(join(parts))
+        sent = b"".join(conn.data_to_send()) if role is Role.SERVER else b""  # unmasked
+        results.append((failure, sent, out))
+    assert results[0] == results[1]
 
 
 # -- HTTP/1.1 ------------------------------------------------------------------------

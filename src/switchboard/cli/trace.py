@@ -247,6 +247,8 @@ def _describe_control(frame: WireFrame) -> str:
 class TracedConnection(Connection):
     """A :class:`Connection` that reports its traffic to a :class:`Tracer`."""
 
+    coalesce_fragments = False  # one event per frame, to pair with each frame's line
+
     def __init__(
         self,
         role: Role,

@@ -74,7 +74,18 @@ class Connection:
 
     ``deflate`` is the negotiated permessage-deflate codec, if any; ``limits`` bounds
     every buffer kept for the peer (see :mod:`switchboard.protocol.limits`).
+
+    The frames of a fragmented message that one :meth:`receive_data` call brings are
+    reported together, as one :class:`Fragment` at the end of the call (or with the
+    message's last frame, or before a close frame): events scale with reads, not
+    with frames, so a message cut into a million one-byte frames costs a few dozen
+    objects, not a million. Control frames in between are reported as they come,
+    so a :class:`Ping` may come before the data of frames that preceded it.
     """
+
+    #: ``False``: one :class:`Fragment` per frame, empty ones included (for tools
+    #: that show every frame, like ``connect --trace``).
+    coalesce_fragments = True
 
     def __init__(
         self,
@@ -89,16 +100,21 @@ class Connection:
         self._server = role is Role.SERVER
         self._max_message = limits.max_message_size
         self._max_frame = limits.max_frame_size
+        self._max_fragments = limits.max_fragments
         self._buf = bytearray()
         self._need = 0  # bytes the frame at the start of _buf needs in total
         self._events: list[Event] = []
         self._out: list[bytes] = []
-        # Incoming fragmented message: its opcode (0 when none), size so far, state.
+        # Incoming fragmented message: its opcode (0 when none), size so far, frames so
+        # far, UTF-8 decoder (text), and what this receive_data() call got of it and
+        # has not reported yet: payloads, and text decoded from earlier ones.
         self._frag_opcode = 0
         self._frag_compressed = False
         self._frag_size = 0
         self._frag_count = 0
         self._frag_decoder: codecs.IncrementalDecoder | None = None
+        self._frag_parts: list[bytes] = []
+        self._frag_text: list[str] = []
         # Outgoing fragmented message: its opcode (0 when none) and compression.
         self._send_opcode = 0
         self._send_compressed = False
@@ -172,8 +188,10 @@ class Connection:
             source = data
         try:
             pos = self._parse(source)
+            if self._frag_parts or self._frag_text:
+                self._report_fragment(False)  # what this call got of a fragmented message
         except ProtocolError as exc:
-            self._fail(exc)
+            self._fail(self._first_error(exc))
         if self._discard:
             buf.clear()
         elif source is buf:
@@ -232,6 +250,16 @@ class Connection:
         with memoryview(data) as view:
             while n - pos >= 2:
                 b0 = view[pos]
+                if (
+                    not b0 & 0x7F  # a continuation frame without RSV bits
+                    and self._frag_opcode
+                    and not self._frag_compressed
+                    and self.coalesce_fragments
+                ):
+                    end = self._continuations(view, pos, n)
+                    if end > pos:
+                        pos = end
+                        continue
                 b1 = view[pos + 1]
                 length = b1 & 0x7F
                 p = pos + 2
@@ -273,6 +301,58 @@ class Connection:
                     break
         return pos
 
+    def _continuations(self, view: memoryview, pos: int, n: int) -> int:
+        """The fast path for a run of complete, uncompressed continuation frames (a
+        flood of tiny ones is the case it is for): the checks of ``_check_header`` and
+        the work of ``_fragment``, inline. Return where the run ends: at the first frame
+        that needs more than that (its limits, errors and partial frames are for
+        ``_parse``), or after the message's last frame."""
+        server = self._server
+        parts = self._frag_parts
+        count, size = self._frag_count, self._frag_size
+        max_count = self._max_fragments
+        max_frame = self._max_frame
+        max_message = self._max_message
+        try:
+            while n - pos >= 2:
+                b0 = view[pos]
+                b1 = view[pos + 1]
+                length = b1 & 0x7F
+                if b0 & 0x7F or length > 126 or bool(b1 & 0x80) is not server:
+                    break
+                p = pos + 2
+                if length == 126:
+                    if n - p < 2:
+                        break
+                    length = (view[p] << 8) | view[p + 1]
+                    p += 2
+                if (
+                    (max_count is not None and count >= max_count)
+                    or (max_frame is not None and length > max_frame)
+                    or (max_message is not None and size + length > max_message)
+                ):
+                    break
+                if server:
+                    p += 4
+                end = p + length
+                if end > n:
+                    break
+                if server:
+                    parts.append(apply_mask(view[p:end], view[p - 4 : p]))
+                else:
+                    parts.append(bytes(view[p:end]))
+                count += 1
+                size += length
+                pos = end
+                if b0:  # FIN
+                    self._frag_count, self._frag_size = count, size
+                    self._report_fragment(True)
+                    return pos
+        finally:
+            if self._frag_opcode:
+                self._frag_count, self._frag_size = count, size
+        return pos
+
     def _watch_partial_text(
         self, b0: int, header_len: int, length: int, mask: memoryview | None
     ) -> None:
@@ -285,6 +365,7 @@ class Connection:
         decoder = _Utf8Decoder()
         if opcode == 0:
             assert self._frag_decoder is not None
+            self._decode_fragments()  # the decoder's state after every complete frame
             decoder.setstate(self._frag_decoder.getstate())
         self._partial = (header_len, length, None if mask is None else bytes(mask), decoder, 0)
 
@@ -310,12 +391,17 @@ class Connection:
                 raise ProtocolError("continuation frame without a message to continue")
             if b0 & 0x40:
                 raise ProtocolError("continuation frame has RSV1 set")
+            max_fragments = self._max_fragments
+            if max_fragments is not None and self._frag_count >= max_fragments:
+                raise PayloadTooBig(f"too many fragments: the limit is {max_fragments}")
             compressed = self._frag_compressed
         else:
             if self._frag_opcode:
                 raise ProtocolError("new data frame while a fragmented message is incomplete")
             if b0 & 0x40 and self.deflate is None:
                 raise ProtocolError("RSV1 is set but permessage-deflate was not negotiated")
+            if not b0 & 0x80 and self._max_fragments == 0:
+                raise PayloadTooBig("too many fragments: the limit is 0")
             compressed = bool(b0 & 0x40)
         if self._max_frame is not None and length > self._max_frame:
             raise PayloadTooBig(f"frame too big: {length} bytes; the limit is {self._max_frame}")
@@ -330,6 +416,11 @@ class Connection:
 
     def _handle_frame(self, b0: int, payload: bytes) -> None:
         opcode = b0 & 0x0F
+        if opcode >= 8 and (self._frag_parts or self._frag_text):
+            if opcode == 8:
+                self._report_fragment(False)  # the data that came first, first
+            elif self._frag_decoder is not None:
+                self._decode_fragments()  # fail fast: before answering a ping after bad text
         if opcode == 1 or opcode == 2:
             if not b0 & 0x80:
                 self._frag_opcode = opcode
@@ -381,23 +472,54 @@ class Connection:
         if self._frag_compressed:
             payload = self._decompress(payload, fin)
         # The message size was checked already: by the frame header when uncompressed,
-        # by _decompress otherwise.
+        # by _decompress otherwise; the number of frames by the header.
         self._frag_size += len(payload)
         self._frag_count += 1
-        max_fragments = self.limits.max_fragments
-        if max_fragments is not None and self._frag_count > max_fragments:
-            raise PayloadTooBig(f"too many fragments: the limit is {max_fragments}")
-        data: str | bytes = payload
-        if self._frag_decoder is not None:
+        self._frag_parts.append(payload)
+        if fin or not self.coalesce_fragments:
+            self._report_fragment(fin)
+
+    def _decode_fragments(self, final: bool = False) -> None:
+        """Decode (and so check) the text received and not decoded yet."""
+        parts = self._frag_parts
+        if not parts and not final:
+            return
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        parts.clear()
+        assert self._frag_decoder is not None
+        try:
+            self._frag_text.append(self._frag_decoder.decode(data, final))
+        except UnicodeDecodeError:
+            raise ProtocolError("invalid UTF-8 in a text message", 1007) from None
+
+    def _first_error(self, exc: ProtocolError) -> ProtocolError:
+        """``exc``, unless text received before it and not decoded yet is invalid:
+        that error came first."""
+        if self._frag_decoder is not None and self._frag_parts:
             try:
-                data = self._frag_decoder.decode(payload, fin)
-            except UnicodeDecodeError:
-                raise ProtocolError("invalid UTF-8 in a text message", 1007) from None
+                self._decode_fragments()
+            except ProtocolError as earlier:
+                return earlier
+        return exc
+
+    def _report_fragment(self, fin: bool) -> None:
+        """Report what arrived of the fragmented message since the last Fragment."""
+        data: str | bytes
+        if self._frag_decoder is not None:
+            self._decode_fragments(fin)
+            text = self._frag_text
+            data = text[0] if len(text) == 1 else "".join(text)
+            text.clear()
+        else:
+            parts = self._frag_parts
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
+            parts.clear()
         if fin:
             self._frag_opcode = 0
             self._frag_decoder = None
             self._frag_size = 0
-        self._events.append(Fragment(data, fin))
+        if data or fin or not self.coalesce_fragments:
+            self._events.append(Fragment(data, fin))
 
     def _receive_close(self, close: Close) -> None:
         self.close_rcvd = close
@@ -414,6 +536,8 @@ class Connection:
         """Fail the connection (RFC 6455 7.1.7): send a close frame if we still may."""
         self.failure = exc
         self._discard = True
+        self._frag_parts.clear()
+        self._frag_text.clear()
         if self.close_sent is None:
             reason = exc.reason.encode()[:123].decode(errors="ignore")
             self._send_close_frame(exc.code, reason)

@@ -22,10 +22,12 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class Fragment:
-    """One frame's worth of a fragmented message, as it arrives.
+    """Part of a fragmented message, as it arrives: the data of its frames that one
+    ``receive_data()`` call brought, never empty but for the last (one frame's data,
+    empty or not, with ``Connection.coalesce_fragments`` off).
 
     ``data`` is ``str`` for a text message (decoded incrementally: a character split
-    across frames appears in the later fragment) and ``bytes`` for binary. ``fin``
+    across reads appears in the later fragment) and ``bytes`` for binary. ``fin``
     marks the last fragment. Joining every fragment's data gives the message.
     """
 
