@@ -188,7 +188,7 @@ class Hub:
         self._on_disconnect: DisconnectHook | None = None
         self._authorize_join: JoinHook | None = None
         self._sessions: dict[str, Session] = {}
-        self._users: dict[str, dict[str, Session]] = {}
+        self._users: dict[str, list[Session]] = {}  # a list: most users have one
         self._all = Group()
         self._local: dict[str, LocalRoom] = {}
         self._local_counts: dict[tuple[str, str], int] = {}  # (room, user) -> connections here
@@ -473,8 +473,8 @@ class Hub:
             sid, token = f"s-{secrets.token_urlsafe(12)}", secrets.token_urlsafe(18)
         session = Session(self, ws, sid, token, identity or Identity(sid))
         self._sessions[sid] = session
-        mine = self._users.setdefault(session.user.id, {})
-        mine[sid] = session
+        mine = self._users.setdefault(session.user.id, [])
+        mine.append(session)
         self._all.add(ws)
         # Without the broker the session still works here; the broker subscribes
         # these channels when it is back.
@@ -492,7 +492,8 @@ class Hub:
         del self._sessions[session.id]
         mine = self._users.get(session.user.id)
         if mine is not None:
-            mine.pop(session.id, None)
+            if session in mine:
+                mine.remove(session)
             if not mine:
                 del self._users[session.user.id]
                 self._spawn(self._broker_call(self.broker.unsubscribe(f"user:{session.user.id}")))
@@ -748,8 +749,7 @@ class Hub:
                 skip_ws = None if skipped is None else skipped.ws
             sent = broadcast(self._all, frame, skip=skip_ws)
         elif kind == "user":
-            sessions = self._users.get(name, {})
-            sent = broadcast([s.ws for s in sessions.values() if s.id != skip], frame)
+            sent = broadcast([s.ws for s in self._users.get(name, ()) if s.id != skip], frame)
         elif kind == "session":
             target = self._sessions.get(name)
             sent = 0 if target is None else broadcast((target.ws,), frame)
@@ -799,7 +799,7 @@ class Hub:
         try:
             for (name, user), count in list(self._local_counts.items()):
                 sessions = self._users.get(user)
-                info = next(iter(sessions.values())).user.info if sessions else {}
+                info = sessions[0].user.info if sessions else {}
                 await self._broker_call(self.broker.presence_set(name, user, info, count))
             for name, room in list(self._local.items()):
                 if room.options.presence:

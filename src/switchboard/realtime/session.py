@@ -84,7 +84,7 @@ class Session:
         self.data: dict[str, Any] = {}
         self.last_seen = hub._loop.time()
         self._hub = hub
-        self._calls: dict[int, asyncio.Future[Any]] = {}
+        self._calls: dict[int, asyncio.Future[Any]] | None = None  # on first call()
         self._next_call = 0
         self._queue: deque[tuple[Any, dict[str, Any], float]] | None = None  # on first use
         self._wakeup: asyncio.Future[None] | None = None  # set when _work should look
@@ -127,6 +127,8 @@ class Session:
         self._next_call += 1
         call_id = self._next_call
         future: asyncio.Future[Any] = self._hub._loop.create_future()
+        if self._calls is None:
+            self._calls = {}
         self._calls[call_id] = future
         frame = wire.dumps({"t": "call", "id": call_id, "event": event, "data": data})
         self._send_frame(frame)
@@ -255,7 +257,8 @@ class Session:
 
     def _receive_ack(self, message: dict[str, Any]) -> None:
         call_id = wire.request_id(message)
-        future = None if call_id is None else self._calls.get(call_id)
+        calls = self._calls
+        future = None if call_id is None or calls is None else calls.get(call_id)
         if future is None or future.done():
             return  # a late or unknown reply: the caller gave up already
         if "error" in message:
@@ -269,7 +272,7 @@ class Session:
 
     def _closed(self) -> None:
         """The connection is gone: fail pending calls."""
-        for future in self._calls.values():
+        for future in (self._calls or {}).values():
             if not future.done():
                 future.set_exception(Disconnected("the connection closed"))
-        self._calls.clear()
+        self._calls = None
