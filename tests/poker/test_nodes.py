@@ -87,11 +87,6 @@ async def test_two_nodes_one_room(redis: Any, tmp_path: Path) -> None:
         await b.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RedisBroker.unsubscribe leaves the channel in _active: a node that lost its "
-    "last member of a room and gets one back skips the SUBSCRIBE and hears nothing",
-)
 async def test_a_node_hears_a_room_again_after_its_last_member_left(
     redis: Any, tmp_path: Path
 ) -> None:

@@ -236,3 +236,16 @@ async def test_the_publication_frame_matches_the_wire_format(cluster: Any) -> No
     ((offset, frame, skip),) = recovery.frames
     assert (offset, skip) == (1, "s-1")
     assert frame == wire.event_frame("ev", '{"a":1}', "r", position.offset, position.epoch)
+
+
+async def test_a_room_heard_again_after_its_last_local_member_left(cluster: Any) -> None:
+    a, b = await cluster(), await cluster()
+    publisher = await cluster.client(a.url)
+    first = await cluster.client(b.url)
+    await first.join("r")
+    await first.leave("r")  # node b has nobody in r: it unsubscribes
+    second = await cluster.client(b.url)
+    box = inbox(second)
+    await second.join("r")  # and subscribes again
+    await publisher.emit("post", {"room": "r", "n": 1})
+    await eventually(lambda: box == [1])

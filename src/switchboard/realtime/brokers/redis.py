@@ -318,6 +318,7 @@ class RedisBroker(Broker):
             return
         self._channels.discard(name)
         self._confirmed.pop(name, None)
+        self._active.discard(name)  # a later subscribe must SUBSCRIBE again
         pubsub = self._pubsub
         if pubsub is not None and self.subscribed:
             try:
