@@ -17,8 +17,11 @@ A vote's latency is from just before its emit is written to the moment the last 
 the room's ten connections has received a ``poker.state`` at least as new as the
 one the vote made (its ack's ``v``). Each step is measured for ``--duration``
 seconds after a warm-up; steps go up until the p99 passes ``--target`` ms. CPU is
-reported for the server and for this process: on a shared machine the generator's
-share says how much of the figure it took.
+reported for the server and for this process, with the share of time each spent
+runnable but waiting for a CPU (Linux schedstat) and the machine's load average,
+and so is the worst stall of each one's event loop (how late a 10 ms sleep woke
+up), its longest garbage collection and the server's slowest SQLite move: on a
+shared machine, a stall with little CPU used is a process waiting for a core.
 
 The last line of output is one JSON object with every step, for machines.
 """
@@ -28,6 +31,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
+import contextlib
+import gc
 import http.client
 import json
 import os
@@ -38,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +51,70 @@ from typing import Any
 import switchboard
 
 SUBPROTOCOL = "switchboard.v1"
+
+
+class Stalls:
+    """How late the event loop wakes up: a 10 ms sleep, over and over. A long
+    lateness is a stall (the process was descheduled, or something blocked it)."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+        self.worst_gc = 0.0
+        self._gc_start = 0.0
+        gc.callbacks.append(self._gc)
+        self.task = asyncio.ensure_future(self.watch())
+
+    def _gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        else:
+            self.worst_gc = max(self.worst_gc, time.perf_counter() - self._gc_start)
+
+    async def watch(self) -> None:
+        while True:
+            start = time.perf_counter()
+            await asyncio.sleep(0.01)
+            self.worst = max(self.worst, time.perf_counter() - start - 0.01)
+
+    def take(self) -> float:
+        """The worst lateness since the last call, in ms."""
+        worst, self.worst = self.worst, 0.0
+        return round(worst * 1000, 1)
+
+    def take_gc(self) -> float:
+        """The longest garbage collection since the last call, in ms."""
+        worst, self.worst_gc = self.worst_gc, 0.0
+        return round(worst * 1000, 1)
+
+
+class Moves:
+    """The slowest of the server's SQLite transactions (a move: load, check, save)."""
+
+    def __init__(self, app: Any) -> None:
+        self.worst = 0.0
+        table = app.store.table
+
+        @contextlib.contextmanager
+        def timed(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            start = time.perf_counter()
+            with table(*args, **kwargs) as loaded:
+                yield loaded
+            self.worst = max(self.worst, time.perf_counter() - start)
+
+        app.store.table = timed
+
+    def take(self) -> float:
+        worst, self.worst = self.worst, 0.0
+        return round(worst * 1000, 1)
+
+
+def waiting_seconds(pid: int) -> float:
+    """Time a process spent runnable but waiting for a CPU (Linux schedstat)."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def cpu_seconds(pid: int) -> float:
@@ -59,19 +129,23 @@ def cpu_seconds(pid: int) -> float:
 
 def serve(db_path: str) -> None:
     """``--serve DB``: the app on 127.0.0.1:0; prints the port, runs until killed."""
-    from switchboard.apps.poker import create_app
+    from switchboard.apps.poker import PokerApp
 
     async def main() -> None:
-        router = create_app(
+        app = PokerApp(
             db_path=db_path,
             # The generator is one address: lift the per-address limits on creating
             # rooms and joining them (the hub's per-session limits stay).
             create_limit=(10**9, 1.0),
             probe_limit=(10**9, 1.0),
         )
-        async with switchboard.serve(router, "127.0.0.1", 0, max_connections=None) as server:
+        moves = Moves(app)
+        async with switchboard.serve(app.router, "127.0.0.1", 0, max_connections=None) as server:
             print(server.port, flush=True)
-            await server.serve_forever()
+            stalls = Stalls()
+            while True:  # the worst stall of each second, for the generator to read
+                await asyncio.sleep(1.0)
+                print(f"stall {stalls.take()} {stalls.take_gc()} {moves.take()}", flush=True)
 
     asyncio.run(main())
 
@@ -234,19 +308,48 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         assert server.stdout is not None
         port = int(server.stdout.readline())
+        server_stalls: list[float] = []
+        server_gcs: list[float] = []
+        server_moves: list[float] = []
+
+        def read_stalls() -> None:
+            assert server.stdout is not None
+            for line in server.stdout:
+                if line.startswith("stall "):
+                    server_stalls.append(float(line.split()[1]))
+                    server_gcs.append(float(line.split()[2]))
+                    server_moves.append(float(line.split()[3]))
+
+        reading = asyncio.get_running_loop().run_in_executor(None, read_stalls)
+        stalls = Stalls()
         for target in args.steps:
             while len(rooms) < target:
                 room = await open_room(port, args.people, args.deflate)
                 room.task = asyncio.ensure_future(play(room, args.round))
                 rooms.append(room)
             await asyncio.sleep(args.warmup)
+            gc.collect()
+            gc.disable()  # the generator's own collections would count as latency
+            stalls.take()
+            stalls.take_gc()
+            server_stalls.clear()
+            server_gcs.clear()
+            server_moves.clear()
             start, cpu_server, cpu_self = (
                 time.perf_counter(),
                 cpu_seconds(server.pid),
                 time.process_time(),
             )
+            wait_server, wait_self = waiting_seconds(server.pid), waiting_seconds(os.getpid())
             await asyncio.sleep(args.duration)
             end = time.perf_counter()
+            gc.enable()
+            generator_stall, generator_gc = stalls.take(), stalls.take_gc()
+            server_move = max(server_moves, default=0.0)
+            server_stall = max(server_stalls, default=0.0)
+            server_gc = max(server_gcs, default=0.0)
+            server_wait = (waiting_seconds(server.pid) - wait_server) / (end - start)
+            self_wait = (waiting_seconds(os.getpid()) - wait_self) / (end - start)
             server_cpu = (cpu_seconds(server.pid) - cpu_server) / (end - start)
             self_cpu = (time.process_time() - cpu_self) / (end - start)
             await asyncio.sleep(1.0)  # the last votes' states arrive
@@ -262,14 +365,27 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "errors": sum(room.errors for room in rooms),
                 "server_cpu": round(server_cpu, 2),
                 "generator_cpu": round(self_cpu, 2),
+                "server_worst_stall_ms": server_stall,
+                "generator_worst_stall_ms": generator_stall,
+                "server_waiting_for_cpu": round(server_wait, 3),
+                "generator_waiting_for_cpu": round(self_wait, 3),
+                "load_average": os.getloadavg()[0],
+                "server_worst_gc_ms": server_gc,
+                "server_worst_move_ms": server_move,
+                "generator_worst_gc_ms": generator_gc,
             }
             steps.append(step)
             print(
                 f"{step['rooms']:>5} rooms {step['connections']:>6} connections "
                 f"{step['votes_per_s']:>7} votes/s  p50 {step['p50_ms']:>7} ms  "
                 f"p99 {step['p99_ms']:>7} ms  max {step['max_ms']:>7} ms  "
-                f"server CPU {step['server_cpu']:.0%}  generator CPU {step['generator_cpu']:.0%}"
-                f"  errors {step['errors']}",
+                f"CPU server {step['server_cpu']:.0%} generator {step['generator_cpu']:.0%}  "
+                f"waiting for a CPU server {server_wait:.1%} generator {self_wait:.1%}  "
+                f"load {step['load_average']:.1f}  "
+                f"worst stall (GC, move) server {server_stall:g} ({server_gc:g}, "
+                f"{server_move:g}) ms "
+                f"generator {generator_stall:g} ({generator_gc:g}) ms  "
+                f"errors {step['errors']}",
                 flush=True,
             )
             if step["p99_ms"] is None or step["p99_ms"] > args.target:
@@ -280,6 +396,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 room.task.cancel()
         server.kill()  # our own child, by PID
         server.wait()
+        if "reading" in locals():
+            await reading
         shutil.rmtree(folder, ignore_errors=True)
     held = [s["rooms"] for s in steps if s["p99_ms"] is not None and s["p99_ms"] <= args.target]
     return {

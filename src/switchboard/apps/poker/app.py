@@ -146,7 +146,8 @@ class PokerApp:
         self.probe_limit = probe_limit
         self.clock = clock
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._sweeper: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Future[None] | None = None
+        self._checkpointer: asyncio.Future[None] | None = None
         self._closed = False
         self.hub = Hub(
             broker=broker,
@@ -345,6 +346,14 @@ class PokerApp:
         if expired:
             logger.info("expired %d idle room(s): %s", len(expired), ", ".join(expired))
 
+    async def _checkpoint_forever(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                await asyncio.to_thread(self.store.checkpoint)
+            except Exception:
+                logger.exception("checkpoint failed")
+
     async def _sweep_forever(self) -> None:
         while True:
             await asyncio.sleep(self.sweep_interval)
@@ -359,13 +368,15 @@ class PokerApp:
         self.store.open()
         if self._sweeper is None:
             self._sweeper = asyncio.ensure_future(self._sweep_forever())
+            self._checkpointer = asyncio.ensure_future(self._checkpoint_forever())
 
     async def close(self) -> None:
         """Stop the sweeps and timers and close the database (the shutdown hook)."""
         self._closed = True
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            self._sweeper = None
+        for task in (self._sweeper, self._checkpointer):
+            if task is not None:
+                task.cancel()
+        self._sweeper = self._checkpointer = None
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -104,6 +105,8 @@ class Store:
         self.max_rounds = max_rounds
         self.busy_timeout = busy_timeout
         self._open = False
+        self._checkpointer: sqlite3.Connection | None = None
+        self._checkpointing = threading.Lock()
         self.open()
 
     def open(self) -> None:
@@ -118,6 +121,9 @@ class Store:
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode = WAL")
         self.db.execute("PRAGMA synchronous = NORMAL")  # WAL: durable across crashes
+        # No checkpoint inside a move: its fsync would stall the event loop (by 100 ms
+        # and more on a busy disk). checkpoint() does it, in another thread.
+        self.db.execute("PRAGMA wal_autocheckpoint = 0")
         self.db.execute("PRAGMA foreign_keys = ON")
         with self.transaction():
             for statement in SCHEMA.split(";"):
@@ -127,9 +133,29 @@ class Store:
         self._open = True
 
     def close(self) -> None:
+        with self._checkpointing:
+            if self._checkpointer is not None:
+                self._checkpointer.close()
+                self._checkpointer = None
         if self._open:
             self._open = False
-            self.db.close()
+            self.db.close()  # the last connection to close checkpoints what is left
+
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the database file, and sync it. It has a
+        connection of its own, so it may run in another thread while moves go on
+        (``await asyncio.to_thread(store.checkpoint)``): moves never wait for it."""
+        with self._checkpointing:
+            if not self._open:
+                return
+            if self._checkpointer is None:
+                self._checkpointer = sqlite3.connect(
+                    self.path,
+                    isolation_level=None,
+                    timeout=self.busy_timeout,
+                    check_same_thread=False,
+                )
+            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[sqlite3.Connection]:
