@@ -51,6 +51,7 @@ function say(message) {
 function show(view) {
   for (const id of ["join", "gone", "table"]) $(id).hidden = id !== view;
   $("settings-open").hidden = view !== "table";
+  badge.hidden = view === "join"; // no connection before joining
 }
 
 // -- joining ------------------------------------------------------------------------
