@@ -52,7 +52,10 @@ from realtime import (
     PAYLOAD_SIZE,
     Client,
     Fanout,
+    ProtocolError,
     ServerProcess,
+    SwitchboardV1,
+    Wire,
     connect_many,
     disconnect,
     percentile,
@@ -80,6 +83,12 @@ NODE = "socketio-node-redis"
 PYTHON = "socketio-aiohttp-redis"
 SCENARIOS = ["fanout", "ack"]
 PRESENCE_GRACE = 5.0  # the hub's default: a full hub's leaves reach Redis that late
+ROOM = "bench"
+# Clients connecting (and joining) at once per node. Under 100: redis-py 8's
+# asyncio pool holds at most 100 connections by default and fails a command beyond
+# that ("Too many connections") instead of waiting, so 100 joins at once on one
+# node of the hub lose some (docs/performance.md, "Real-time layer on Redis").
+BATCH = 50
 
 
 @dataclass(frozen=True)
@@ -263,19 +272,59 @@ class Cpu:
         }
 
 
+class JoinedV1(SwitchboardV1):
+    """switchboard.v1, where a client counts as connected once it is in the room:
+    the hub welcomes a client before it joins the welcome's rooms, and over Redis a
+    join takes Redis round trips (the history's position; presence, with the
+    room's whole presence state read back), so the client waits for its
+    ``joined`` and, in a presence room, for the presence state that follows."""
+
+    def __init__(self, presence: bool) -> None:
+        self.presence = presence
+
+    async def open(self, client: Client) -> None:
+        await super().open(client)
+        while True:
+            message = json.loads(await client.recv())
+            kind, room = message.get("t"), message.get("room")
+            if kind == "joined" and room == ROOM and not self.presence:
+                return
+            if kind == "presence" and room == ROOM and "state" in message:
+                return
+            if kind == "error":
+                raise ProtocolError(f"the hub sent an error: {message}")
+            if kind not in ("joined", "presence", "ping"):
+                raise ProtocolError(f"unexpected message while joining: {message}")
+            if kind == "ping":
+                client.send(b'{"t":"pong"}')
+
+
+def wire_of(name: str) -> Wire:
+    if name.startswith("switchboard"):
+        return JoinedV1(presence=name == "switchboard-redis-full")
+    return wire_for(name)
+
+
 def split(total: int) -> tuple[int, int]:
     """Clients on node A (the publisher's, the odd one) and on node B."""
     return total - total // 2, total // 2
 
 
 async def connect_pair(pair: Pair, total: int) -> tuple[list[Client], list[Client]]:
-    wire = wire_for(pair.name)
+    """``total`` clients, the first (odd) half on node A; BATCH at a time per node."""
+    wire = wire_of(pair.name)
     on_a, on_b = split(total)
-    clients_a = await connect_many(pair.a.port, wire, on_a)
+    clients_a: list[Client] = []
+    clients_b: list[Client] = []
     try:
-        clients_b = await connect_many(pair.b.port, wire, on_b)
+        for port, clients, count in (
+            (pair.a.port, clients_a, on_a),
+            (pair.b.port, clients_b, on_b),
+        ):
+            for i in range(0, count, BATCH):
+                clients += await connect_many(port, wire, min(BATCH, count - i))
     except BaseException:
-        await disconnect(clients_a)
+        await disconnect(clients_a + clients_b)
         raise
     return clients_a, clients_b
 
@@ -385,7 +434,7 @@ async def run_rounds(
 
 
 def summarize(
-    samples: dict[str, dict[str, list[float]]], args: argparse.Namespace, redis_version: str
+    samples: dict[str, dict[str, list[float]]], args: argparse.Namespace, found: dict[str, str]
 ) -> tuple[list[str], dict[str, Any]]:
     servers = args.servers
     ours = OURS if OURS in servers else None
@@ -477,19 +526,6 @@ def summarize(
     for name in servers:
         if name.startswith("switchboard"):
             lines += targets(results, args, name)
-    found = versions()
-    found["redis-server"] = redis_version
-    for dist in ("redis",):
-        try:
-            found["redis-py"] = version(dist)
-        except Exception:
-            found["redis-py"] = "?"
-    for package in ("@socket.io/redis-adapter", "redis"):
-        try:
-            meta = json.loads((NODE_DIR / "node_modules" / package / "package.json").read_text())
-            found[f"npm {package}"] = meta["version"]
-        except Exception:
-            found[f"npm {package}"] = "?"
     summary = {
         "command": " ".join([".venv/bin/python", "bench/realtime_redis.py", *sys.argv[1:]]),
         "rounds": args.rounds,
@@ -530,6 +566,24 @@ def targets(results: dict[str, Any], args: argparse.Namespace, ours: str) -> lis
         best = min(v for _, v in known)
         show(f"far-node p99 below every peer: {a:.2f} ms vs best {best:.2f} ms", a < best)
     return lines
+
+
+def all_versions(redis_version: str) -> dict[str, str]:
+    """What is measured: bench/realtime.py's list (with the commit and whether src/
+    had uncommitted changes), Redis, redis-py and the Node Redis packages."""
+    found = versions()
+    found["redis-server"] = redis_version
+    try:
+        found["redis-py"] = version("redis")
+    except Exception:
+        found["redis-py"] = "?"
+    for package in ("@socket.io/redis-adapter", "redis"):
+        try:
+            meta = json.loads((NODE_DIR / "node_modules" / package / "package.json").read_text())
+            found[f"npm {package}"] = meta["version"]
+        except Exception:
+            found[f"npm {package}"] = "?"
+    return found
 
 
 # --- Command line ------------------------------------------------------------
@@ -624,6 +678,7 @@ def main(argv: list[str] | None = None) -> int:
     pairs: dict[str, Pair] = {}
     try:
         redis_version = redis.version()
+        found = all_versions(redis_version)  # before the servers start: the code they run
         print(
             f"stacks: {', '.join(args.servers)}, two nodes each on redis-server "
             f"{redis_version} (port {redis.port}); load generator: raw sockets, epoll; "
@@ -633,11 +688,20 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.servers:
             pairs[name] = Pair(name, redis.url)
         samples = uvloop.run(run_rounds(args, pairs, redis))
+    except BaseException:
+        for pair in pairs.values():
+            pair.stop()
+            for node, server in (("A", pair.a), ("B", pair.b)):
+                lines = server.errors.strip().splitlines()
+                if lines:  # the last distinct lines of what the server logged
+                    tail = list(dict.fromkeys(lines[-200:]))[-12:]
+                    print(f"{pair.name} node {node} logged:", *tail, sep="\n  ", file=sys.stderr)
+        raise
     finally:
         for pair in pairs.values():
             pair.stop()
         redis.stop()
-    lines, summary = summarize(samples, args, redis_version)
+    lines, summary = summarize(samples, args, found)
     v = summary["versions"]
     on_a, on_b = split(args.clients)
     print(
