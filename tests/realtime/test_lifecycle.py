@@ -156,3 +156,15 @@ async def test_the_browser_client_is_served(serve_hub: Serve) -> None:
     assert b"export function connect" in js.read()
     types = await asyncio.to_thread(lambda: urllib.request.urlopen(base + "/client.d.ts"))
     assert types.headers["Content-Type"].startswith("application/typescript")
+
+
+async def test_a_welcome_room_that_cannot_be_joined_is_said_left(serve_hub: Serve) -> None:
+    hub = Hub()
+
+    @hub.on_connect
+    def identify(hello: Hello) -> Identity:
+        return Identity("ada", rooms=("fine", "bad\x00name"))
+
+    served = await serve_hub(hub)
+    client = await served.client()  # returns: it does not wait for the room that failed
+    assert set(client.rooms) == {"fine"}

@@ -468,6 +468,8 @@ class HubClient:
             self._own_rooms.discard(room)
             self._presence.pop(room, None)
             self._emit_room(RoomEvent("left", room))
+            self._joining.discard(room)  # a room of the welcome that could not be joined
+            self._check_welcomed()
         elif kind == "presence":
             self._receive_presence(message)
         elif kind == "call":

@@ -445,6 +445,8 @@ class Hub:
                 await self._join(session, name, positions.get(name))
             except (HubError, ValueError) as exc:
                 logger.warning("could not put %s in room %r: %s", session, name, exc)
+                # The welcome listed it: say it is not joined after all.
+                session._send_frame(wire.dumps({"t": "left", "room": name}))
         return session
 
     async def _session_for(

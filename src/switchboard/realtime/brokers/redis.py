@@ -157,8 +157,8 @@ class RedisBroker(Broker):
     in presence. ``probe_interval`` (2 s) and ``probe_timeout`` (5 s): how often the
     subscription is checked, and how long a probe may take before it is declared
     deaf. ``backoff``: reconnection delays, ``(first, most)`` seconds.
-    ``command_timeout`` (2 s): how long a Redis command may take before the
-    publication fails.
+    ``command_timeout`` (2 s): how long a Redis command may take (or wait for one
+    of the ``max_connections``, 64, pooled connections) before it fails.
     """
 
     def __init__(
@@ -172,6 +172,7 @@ class RedisBroker(Broker):
         probe_timeout: float = 5.0,
         backoff: tuple[float, float] = (0.1, 2.0),
         command_timeout: float = 2.0,
+        max_connections: int = 64,
     ) -> None:
         try:
             import redis.asyncio as aioredis  # noqa: F401 (checked here, used in start)
@@ -192,6 +193,7 @@ class RedisBroker(Broker):
         self.probe_timeout = probe_timeout
         self.backoff = backoff
         self.command_timeout = command_timeout
+        self.max_connections = max_connections
         self._redis: aioredis.Redis | None = None
         self._deliver: Deliver | None = None
         self._resync: Resync | None = None
@@ -234,13 +236,18 @@ class RedisBroker(Broker):
 
         self._deliver = deliver
         self._resync = resync
-        self._redis = aioredis.Redis.from_url(
+        # A bounded pool whose callers wait for a connection (redis-py's default
+        # pool refuses the 101st concurrent command: joins in a burst failed).
+        pool = aioredis.BlockingConnectionPool.from_url(
             self.url,
+            max_connections=self.max_connections,
+            timeout=self.command_timeout,
             socket_timeout=self.command_timeout,
             socket_connect_timeout=self.command_timeout,
             decode_responses=True,
             health_check_interval=0,
         )
+        self._redis = aioredis.Redis(connection_pool=pool)
         for name, source in (
             ("publish_event", _PUBLISH_EVENT),
             ("recover", _RECOVER),
