@@ -193,6 +193,8 @@ class Hub:
         self._local: dict[str, LocalRoom] = {}
         self._local_counts: dict[tuple[str, str], int] = {}  # (room, user) -> connections here
         self._grace: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        # Presence reads about to begin, shared by the joins waiting for them.
+        self._presence_reads: dict[str, asyncio.Future[str]] = {}
         self._diffs: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         self._diff_timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
@@ -705,10 +707,28 @@ class Hub:
         room.group.add(session.ws)
         if room.options.presence:
             await self._presence_add(name, session)
-            members = await self._broker_call(self.broker.presence(name))
-            state = {user: {"info": entry[0]} for user, entry in members.items()}
-            session._send_frame(wire.dumps({"t": "presence", "room": name, "state": state}))
+            session._send_frame(await self._presence_state(name))
         return info
+
+    async def _presence_state(self, room: str) -> str:
+        """The room's presence state frame, read once for every join waiting for it.
+
+        A crowd joining one room would otherwise read the whole member list once per
+        joiner (O(n²) with Redis). A join shares only a read that has not begun yet,
+        that is one that begins after the join entered the room's group: no diff can
+        fall between that read and the diffs the join receives."""
+        shared = self._presence_reads.get(room)
+        if shared is None:
+            read = asyncio.ensure_future(self._read_presence(room))
+            shared = self._presence_reads[room] = read
+        return await asyncio.shield(shared)
+
+    async def _read_presence(self, room: str) -> str:
+        await asyncio.sleep(0)  # the joins of this loop iteration share the read
+        self._presence_reads.pop(room, None)  # joins from now on need a read of their own
+        members = await self._broker_call(self.broker.presence(room))
+        state = {user: {"info": entry[0]} for user, entry in members.items()}
+        return wire.dumps({"t": "presence", "room": room, "state": state})
 
     async def _leave(
         self, session: Session, name: str, *, notify: bool = True, grace: bool = False
