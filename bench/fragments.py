@@ -74,28 +74,7 @@ async def websockets_server(mode: str) -> int:
 
 
 async def aiohttp_server(mode: str) -> int:
-    import socket
-
-    from aiohttp import WSMsgType, web
-
-    async def echo(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(compress=False)  # default max_msg_size: 4 MiB
-        await ws.prepare(request)
-        async for msg in ws:
-            if msg.type == WSMsgType.TEXT:
-                await ws.send_str(msg.data)
-            elif msg.type == WSMsgType.BINARY:
-                await ws.send_bytes(msg.data)
-        return ws
-
-    app = web.Application()
-    app.router.add_get("/", echo)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    sock = socket.socket()
-    sock.bind((bench_servers.HOST, 0))
-    await web.SockSite(runner, sock, backlog=2048).start()
-    return int(sock.getsockname()[1])
+    return await bench_servers.aiohttp_echo_server(compress=False)  # default max_msg_size: 4 MiB
 
 
 def serve(name: str, loop: str) -> None:

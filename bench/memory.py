@@ -45,7 +45,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from servers import HOST, raise_fd_limit
+from servers import HOST, aiohttp_echo_server, raise_fd_limit
 
 HERE = Path(__file__).resolve().parent
 SERVERS = ["switchboard", "websockets", "aiohttp"]
@@ -96,28 +96,7 @@ async def websockets_server(compress: bool) -> int:
 
 
 async def aiohttp_server(compress: bool) -> int:
-    import socket
-
-    from aiohttp import WSMsgType, web
-
-    async def handler(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(compress=compress)
-        await ws.prepare(request)
-        async for msg in ws:
-            if msg.type == WSMsgType.TEXT:
-                await ws.send_str(msg.data)
-            elif msg.type == WSMsgType.BINARY:
-                await ws.send_bytes(msg.data)
-        return ws
-
-    app = web.Application()
-    app.router.add_get("/", handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    sock = socket.socket()
-    sock.bind((HOST, 0))
-    await web.SockSite(runner, sock, backlog=2048).start()
-    return int(sock.getsockname()[1])
+    return await aiohttp_echo_server(compress=compress)
 
 
 async def serve(name: str, compress: bool) -> None:

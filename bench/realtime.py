@@ -47,8 +47,8 @@ from pathlib import Path
 from typing import Any
 
 import uvloop
-from realtime_servers import raise_fd_limit
-from run import GUID, cpu_seconds, frame, rotated
+from run import GUID, cpu_seconds, frame, median_cell, rotated
+from servers import raise_fd_limit
 
 HERE = Path(__file__).resolve().parent
 NODE_DIR = HERE / "node"
@@ -940,12 +940,7 @@ def summarize(
         return metric.label.format(clients=f"{args.clients:,}", ack_clients=args.ack_clients)
 
     def cell(key: str, name: str) -> str:
-        found = results.get(key, {}).get(name)
-        if not found:
-            return f"{'-':>18}"
-        med, values = found["median"], found["samples"]
-        spread = (max(values) - min(values)) / 2 / med * 100 if med else 0.0
-        return f"{med:>12,.1f} ±{spread:>2.0f}%"
+        return median_cell(results.get(key, {}).get(name))
 
     lines = [f"{'scenario':<34} {'unit':<13}" + "".join(f"{LABELS[n]:>18}" for n in servers)]
     for metric in metrics:
@@ -1090,6 +1085,53 @@ def available(name: str) -> str | None:
     return f"cannot {check}" + ("" if name.startswith("switch") else ": install the 'bench' extra")
 
 
+def fill_defaults(args: argparse.Namespace) -> None:
+    """Fill the options left unset with the full (or --quick) defaults."""
+    defaults = {"rounds": 5, "duration": 2.0, "warmup": 0.3, "clients": 1000, "ack_clients": 50}
+    if args.quick:
+        defaults = {"rounds": 1, "duration": 0.3, "warmup": 0.05, "clients": 100, "ack_clients": 10}
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+
+
+def choose_servers(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    names: list[str],
+    available: Callable[[str], str | None],
+    none_left: str,
+) -> None:
+    """Set args.servers (in the order of names) and args.missing (name: why not).
+
+    A server asked for by --servers that cannot run is an error; one left out of a
+    default run is noted in args.missing.
+    """
+    explicit = args.servers is not None
+    wanted = args.servers or names
+    args.servers, args.missing = [], {}
+    for name in names:
+        if name in wanted:
+            why = available(name)
+            if why and explicit:
+                parser.error(f"{name}: {why}")
+            if why:
+                args.missing[name] = why
+            else:
+                args.servers.append(name)
+    if not args.servers:
+        parser.error(none_left)
+
+
+def check_fds_and_note_missing(args: argparse.Namespace) -> None:
+    """Raise the open-file limit, refuse --clients beyond it, note the servers left out."""
+    hard = raise_fd_limit()
+    if args.clients + 64 > hard:
+        raise SystemExit(f"--clients {args.clients} needs more file descriptors than {hard}")
+    for name, why in args.missing.items():
+        print(f"note: {name} left out: {why}", file=sys.stderr)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=SCENARIOS)
@@ -1121,38 +1163,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "options still win)",
     )
     args = parser.parse_args(argv)
-    defaults = {"rounds": 5, "duration": 2.0, "warmup": 0.3, "clients": 1000, "ack_clients": 50}
-    if args.quick:
-        defaults = {"rounds": 1, "duration": 0.3, "warmup": 0.05, "clients": 100, "ack_clients": 10}
-    for key, value in defaults.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    fill_defaults(args)
     args.settle = 0.05 if args.quick else 0.3
     args.settle_memory = 0.3 if args.quick else 1.0
-    explicit = args.servers is not None
-    wanted = args.servers or SERVERS
-    args.servers, args.missing = [], {}
-    for name in SERVERS:
-        if name in wanted:
-            why = available(name)
-            if why and explicit:
-                parser.error(f"{name}: {why}")
-            if why:
-                args.missing[name] = why
-            else:
-                args.servers.append(name)
-    if not args.servers:
-        parser.error("no server can run here")
+    choose_servers(parser, args, SERVERS, available, "no server can run here")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    hard = raise_fd_limit()
-    if args.clients + 64 > hard:
-        raise SystemExit(f"--clients {args.clients} needs more file descriptors than {hard}")
-    for name, why in args.missing.items():
-        print(f"note: {name} left out: {why}", file=sys.stderr)
+    check_fds_and_note_missing(args)
     print(
         f"servers: {', '.join(args.servers)}; load generator: raw sockets, epoll; "
         f"{args.rounds} round(s) x {args.duration} s per measurement",

@@ -44,8 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import uvloop
-from realtime_servers import raise_fd_limit
-from run import cpu_seconds, rotated
+from run import cpu_seconds, median_cell, rotated
 
 from realtime import (
     NODE_DIR,
@@ -56,8 +55,11 @@ from realtime import (
     ServerProcess,
     SwitchboardV1,
     Wire,
+    check_fds_and_note_missing,
+    choose_servers,
     connect_many,
     disconnect,
+    fill_defaults,
     percentile,
     run_acks,
     versions,
@@ -473,12 +475,7 @@ def summarize(
         return metric.label.format(a=f"{on_a:,}", b=f"{on_b:,}", ack_a=ack_a, ack_b=ack_b)
 
     def cell(key: str, name: str) -> str:
-        found = results.get(key, {}).get(name)
-        if not found:
-            return f"{'-':>18}"
-        med, values = found["median"], found["samples"]
-        spread = (max(values) - min(values)) / 2 / med * 100 if med else 0.0
-        return f"{med:>12,.1f} ±{spread:>2.0f}%"
+        return median_cell(results.get(key, {}).get(name))
 
     lines = [f"{'scenario':<34} {'unit':<13}" + "".join(f"{LABELS[n]:>18}" for n in servers)]
     for metric in metrics:
@@ -641,39 +638,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "options still win)",
     )
     args = parser.parse_args(argv)
-    defaults = {"rounds": 5, "duration": 2.0, "warmup": 0.3, "clients": 1000, "ack_clients": 50}
-    if args.quick:
-        defaults = {"rounds": 1, "duration": 0.3, "warmup": 0.05, "clients": 100, "ack_clients": 10}
-    for key, value in defaults.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    fill_defaults(args)
     if args.clients < 2 or args.ack_clients < 2:
         parser.error("--clients and --ack-clients need at least one client per node")
     args.settle = 0.05 if args.quick else 0.3
-    explicit = args.servers is not None
-    wanted = args.servers or STACKS
-    args.servers, args.missing = [], {}
-    for name in STACKS:
-        if name in wanted:
-            why = available(name)
-            if why and explicit:
-                parser.error(f"{name}: {why}")
-            if why:
-                args.missing[name] = why
-            else:
-                args.servers.append(name)
-    if not args.servers:
-        parser.error("no stack can run here")
+    choose_servers(parser, args, STACKS, available, "no stack can run here")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    hard = raise_fd_limit()
-    if args.clients + 64 > hard:
-        raise SystemExit(f"--clients {args.clients} needs more file descriptors than {hard}")
-    for name, why in args.missing.items():
-        print(f"note: {name} left out: {why}", file=sys.stderr)
+    check_fds_and_note_missing(args)
     redis = RedisServer()
     pairs: dict[str, Pair] = {}
     try:

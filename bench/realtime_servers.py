@@ -26,13 +26,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import resource
 import signal
 import socket
 import sys
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from servers import raise_fd_limit
 
 HOST = "127.0.0.1"
 BACKLOG = 2048  # the load generator connects 100 clients at a time
@@ -184,14 +185,6 @@ SERVERS: dict[str, Callable[[], Awaitable[int]]] = {
     "switchboard-redis-full": switchboard_server,
     "socketio-aiohttp-redis": socketio_aiohttp_server,
 }
-
-
-def raise_fd_limit() -> int:
-    """Raise the soft limit on open files to the hard one; return it."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard
 
 
 async def main(name: str) -> None:

@@ -414,6 +414,15 @@ async def run_rounds(
     return samples
 
 
+def median_cell(found: dict[str, Any] | None) -> str:
+    """A table cell: the median and half the spread of the samples, or "-" if none."""
+    if not found:
+        return f"{'-':>18}"
+    median, values = found["median"], found["samples"]
+    spread = (max(values) - min(values)) / 2 / median * 100 if median else 0.0
+    return f"{median:>12,.1f} ±{spread:>2.0f}%"
+
+
 def summarize(
     samples: dict[str, dict[str, list[float]]], args: argparse.Namespace
 ) -> tuple[list[str], dict[str, Any]]:
@@ -440,12 +449,7 @@ def summarize(
         return metric.label.format(clients=f"{args.clients:,}")
 
     def cell(key: str, name: str) -> str:
-        found = results.get(key, {}).get(name)
-        if not found:
-            return f"{'-':>18}"
-        median, values = found["median"], found["samples"]
-        spread = (max(values) - min(values)) / 2 / median * 100 if median else 0.0
-        return f"{median:>12,.1f} ±{spread:>2.0f}%"
+        return median_cell(results.get(key, {}).get(name))
 
     lines = [f"{'scenario':<30} {'unit':<14}" + "".join(f"{n:>18}" for n in servers)]
     for metric in metrics:

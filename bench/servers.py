@@ -83,14 +83,12 @@ async def websockets_server(mode: str) -> int:
     return int(server.sockets[0].getsockname()[1])
 
 
-async def aiohttp_server(mode: str) -> int:
+async def aiohttp_echo_server(**options: Any) -> int:
+    """An aiohttp echo server on HOST, a free port; options go to WebSocketResponse."""
     from aiohttp import WSMsgType, web
 
-    if mode != "echo":
-        raise SystemExit("aiohttp: only echo mode (it has no synchronous broadcast)")
-
     async def echo(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(compress=False, max_msg_size=0)
+        ws = web.WebSocketResponse(**options)
         await ws.prepare(request)
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
@@ -107,6 +105,12 @@ async def aiohttp_server(mode: str) -> int:
     sock.bind((HOST, 0))
     await web.SockSite(runner, sock, backlog=2048).start()
     return int(sock.getsockname()[1])
+
+
+async def aiohttp_server(mode: str) -> int:
+    if mode != "echo":
+        raise SystemExit("aiohttp: only echo mode (it has no synchronous broadcast)")
+    return await aiohttp_echo_server(compress=False, max_msg_size=0)
 
 
 async def picows_server(mode: str) -> int:
