@@ -8,28 +8,22 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 for module in ("aiohttp", "picows", "uvloop", "websockets"):
     pytest.importorskip(module, reason="the benchmark peers are in the 'bench' extra")
 
-ROOT = Path(__file__).resolve().parents[2]
 ECHO_SERVERS = {"switchboard", "websockets", "aiohttp", "picows"}
 BROADCAST_SERVERS = {"switchboard", "websockets", "picows"}
 
 
 @pytest.fixture(scope="module")
-def quick_run() -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "bench/run.py", "--quick", "--scenarios", "all"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def quick_run(
+    run_bench: Callable[..., subprocess.CompletedProcess[str]],
+) -> subprocess.CompletedProcess[str]:
+    return run_bench("bench/run.py", "--quick", "--scenarios", "all")
 
 
 def test_completes(quick_run: subprocess.CompletedProcess[str]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,26 +26,10 @@ PEERS = {name for name in SERVERS if not name.startswith("switchboard")}
 
 
 @pytest.fixture(scope="module")
-def quick_run() -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "bench/realtime.py",
-            "--quick",
-            "--clients",
-            "20",
-            "--ack-clients",
-            "4",
-            "--duration",
-            "0.2",
-            "--servers",
-            *SERVERS,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def quick_run(
+    run_realtime_tiny: Callable[[str, list[str]], subprocess.CompletedProcess[str]],
+) -> subprocess.CompletedProcess[str]:
+    return run_realtime_tiny("bench/realtime.py", SERVERS)
 
 
 def test_completes(quick_run: subprocess.CompletedProcess[str]) -> None:
