@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, FrameLocator, Page, async_playwright, expect
+from playwright.async_api import Browser, FrameLocator, Page, expect
 
 import switchboard
 from switchboard.apps.chat import create_app
@@ -26,12 +26,6 @@ from switchboard.apps.chat import create_app
 pytestmark = pytest.mark.timeout(60)
 expect.set_options(timeout=10_000)
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 XSS = '<img src=x onerror="window.pwned = 1">'
 XSS_NAME = "<img src=x onerror=pwned=1>"  # within the 32 characters of a name
 
@@ -87,16 +81,6 @@ async def site() -> AsyncIterator[Site]:
     yield site
     if site.server is not None:
         await site.stop()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
-        yield browser
-        await browser.close()
 
 
 class Pages:

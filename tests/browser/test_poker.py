@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Locator, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
 
 import switchboard
 from switchboard.apps.poker import PokerApp
@@ -32,12 +32,6 @@ from switchboard.apps.poker import PokerApp
 pytestmark = pytest.mark.timeout(120)
 expect.set_options(timeout=10_000)
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 DOCS_IMAGES = Path(__file__).parents[2] / "docs" / "images" / "poker"
 
 
@@ -131,16 +125,6 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     yield site
     if site.server is not None:
         await site.stop()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
-        yield browser
-        await browser.close()
 
 
 class Person:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, WebSocket, WebSocketRoute, async_playwright
+from playwright.async_api import Browser, Page, WebSocket, WebSocketRoute
 
 import switchboard
 from switchboard.realtime import (
@@ -37,12 +37,6 @@ pytestmark = pytest.mark.timeout(60)
 PAGES = Path(__file__).parent / "realtime_pages"
 WEB = Path(switchboard.__file__).parent / "realtime" / "web"
 CLIENT_JS = (WEB / "client.js").read_text()
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 USERS = {"t-ada": Identity("ada", {"name": "Ada"}), "t-bob": Identity("bob", {"name": "Bob"})}
 
 
@@ -155,16 +149,6 @@ async def app() -> AsyncIterator[App]:
     if app.server is not None:
         await app.stop(1001, "test over")
     await app.hub.close()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
-        yield browser
-        await browser.close()
 
 
 @dataclass

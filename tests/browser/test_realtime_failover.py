@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, WebSocket, async_playwright
+from playwright.async_api import Browser, Page, WebSocket
 
 import switchboard
 from realtime.redis_helpers import RedisServer, free_port, node_script  # tests/ is on sys.path
@@ -35,12 +35,6 @@ pytestmark = pytest.mark.timeout(90)
 
 PAGES = Path(__file__).parent / "realtime_pages"
 WEB = Path(switchboard.__file__).parent / "realtime" / "web"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 REFUSED = "failed: Error in connection establishment: net::ERR_CONNECTION_REFUSED"
 
 
@@ -125,16 +119,6 @@ async def clients() -> AsyncIterator[list[HubClient]]:
     yield made
     for client in made:
         await client.close()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
-        yield browser
-        await browser.close()
 
 
 @dataclass
