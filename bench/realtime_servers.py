@@ -24,16 +24,13 @@ Every server implements the same app:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
 import socket
 import sys
-import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from servers import raise_fd_limit
+from servers import raise_fd_limit, serve_until_stopped
 
 HOST = "127.0.0.1"
 BACKLOG = 2048  # the load generator connects 100 clients at a time
@@ -188,20 +185,7 @@ SERVERS: dict[str, Callable[[], Awaitable[int]]] = {
 
 
 async def main(name: str) -> None:
-    loop = asyncio.get_running_loop()
-    stop = loop.create_future()
-    loop.add_signal_handler(signal.SIGTERM, stop.cancel)
-
-    # Exit when realtime.py goes away: it holds our stdin open for our whole life.
-    def watch_stdin() -> None:
-        sys.stdin.buffer.read()
-        loop.call_soon_threadsafe(lambda: stop.done() or stop.cancel())
-
-    threading.Thread(target=watch_stdin, daemon=True).start()
-    port = await SERVERS[name]()
-    print(f"PORT {port}", flush=True)
-    with contextlib.suppress(asyncio.CancelledError):
-        await stop
+    await serve_until_stopped(SERVERS[name])
 
 
 def run(name: str) -> None:

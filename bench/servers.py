@@ -166,21 +166,27 @@ def raise_fd_limit() -> int:
     return hard
 
 
-async def main(name: str, mode: str) -> None:
+async def serve_until_stopped(start: Callable[[], Awaitable[int]]) -> None:
+    """Start a server, print ``PORT <port>``, and serve until SIGTERM or until the
+    parent (run.py, realtime.py) goes away."""
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
     loop.add_signal_handler(signal.SIGTERM, stop.cancel)
 
-    # Exit when run.py goes away: it holds our stdin open for our whole life.
+    # Exit when the parent goes away: it holds our stdin open for our whole life.
     def watch_stdin() -> None:
         sys.stdin.buffer.read()
         loop.call_soon_threadsafe(lambda: stop.done() or stop.cancel())
 
     threading.Thread(target=watch_stdin, daemon=True).start()
-    port = await SERVERS[name](mode)
+    port = await start()
     print(f"PORT {port}", flush=True)
     with contextlib.suppress(asyncio.CancelledError):
         await stop
+
+
+async def main(name: str, mode: str) -> None:
+    await serve_until_stopped(lambda: SERVERS[name](mode))
 
 
 def run(name: str, mode: str, loop_name: str) -> None:
