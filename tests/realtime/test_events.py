@@ -11,6 +11,7 @@ import pytest
 
 from switchboard.realtime import (
     AckTimeout,
+    Disconnected,
     Hub,
     HubError,
     InvalidPayload,
@@ -234,3 +235,18 @@ def test_only_the_data_annotation_is_resolved() -> None:
     hub.on("ok")(namespace["ok"])  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="cannot resolve data: Missing of handler 'bad'"):
         hub.on("bad")(namespace["bad"])  # type: ignore[arg-type]
+
+
+async def test_a_call_in_flight_when_the_client_leaves_raises_disconnected(
+    serve_hub: Serve,
+) -> None:
+    hub = Hub()
+    served = await serve_hub(hub)
+    ws = await served.raw()  # never answers the call
+    await asyncio.sleep(0.05)
+    (session,) = hub.sessions
+    pending = asyncio.ensure_future(session.call("confirm", None, timeout=5))
+    await recv_until(ws, "call")
+    await ws.close()
+    with pytest.raises(Disconnected):
+        await pending

@@ -14,6 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..protocol.connection import State
 from ..protocol.http11 import Request
 from ..websocket import WebSocket
 from . import wire
@@ -103,7 +104,8 @@ class Session:
 
     @property
     def closed(self) -> bool:
-        return self.ws._closed.done()
+        """Whether the connection is closed."""
+        return self.ws.state is State.CLOSED
 
     # -- the application's API ----------------------------------------------------
 
@@ -138,7 +140,8 @@ class Session:
         except asyncio.TimeoutError:
             raise AckTimeout(f"no reply to {event!r} within {limit} s") from None
         finally:
-            self._calls.pop(call_id, None)
+            if self._calls is not None:  # None once the connection closed
+                self._calls.pop(call_id, None)
 
     async def join(self, room: str) -> None:
         """Put the session in ``room`` (the client is told with a ``joined`` message)."""
