@@ -726,6 +726,10 @@ class Hub:
     async def _read_presence(self, room: str) -> str:
         await asyncio.sleep(0)  # the joins of this loop iteration share the read
         self._presence_reads.pop(room, None)  # joins from now on need a read of their own
+        return await self._presence_frame(room)
+
+    async def _presence_frame(self, room: str) -> str:
+        """A ``presence`` message with the room's whole member list."""
         members = await self._broker_call(self.broker.presence(room))
         state = {user: {"info": entry[0]} for user, entry in members.items()}
         return wire.dumps({"t": "presence", "room": room, "state": state})
@@ -825,9 +829,7 @@ class Hub:
                 await self._broker_call(self.broker.presence_set(name, user, info, count))
             for name, room in list(self._local.items()):
                 if room.options.presence:
-                    members = await self._broker_call(self.broker.presence(name))
-                    state = {user: {"info": entry[0]} for user, entry in members.items()}
-                    frame = wire.dumps({"t": "presence", "room": name, "state": state})
+                    frame = await self._presence_frame(name)
                     self.metrics.deliveries += broadcast(room.group, frame)
         except Unavailable:
             pass  # lost again: the next reconnection resyncs

@@ -174,7 +174,8 @@ class Session:
             pass
         elif kind == "join" or kind == "leave":
             request_id = wire.request_id(message)
-            if not self._refused(kind, request_id, now):
+            # The session's rate only: an app event named "join" has its own rate.
+            if not self._refused("", request_id, now):
                 self._enqueue(kind, message, now)
         else:
             raise wire.MessageError(f"unexpected message type {kind!r}")

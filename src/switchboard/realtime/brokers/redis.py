@@ -464,7 +464,7 @@ class RedisBroker(Broker):
 
     # -- publishing -------------------------------------------------------------
 
-    async def _call(self, what: str, coro: Any) -> Any:
+    async def _call(self, coro: Any) -> Any:
         try:
             result = await coro
         except Exception:
@@ -476,7 +476,7 @@ class RedisBroker(Broker):
     async def publish(self, channel: str, frame: str, *, skip: str | None = None) -> None:
         assert self._redis is not None
         payload = f"{skip or ''}\n0\n{frame}"
-        await self._call("publish", self._redis.publish(self._key("c", channel), payload))
+        await self._call(self._redis.publish(self._key("c", channel), payload))
 
     async def publish_event(
         self,
@@ -499,9 +499,7 @@ class RedisBroker(Broker):
             new_epoch(),
             max(_META_TTL_MS, int(policy.ttl * 1000)),
         ]
-        offset, epoch = await self._call(
-            "publish", self._scripts["publish_event"](keys=keys, args=args)
-        )
+        offset, epoch = await self._call(self._scripts["publish_event"](keys=keys, args=args))
         return Position(int(offset), str(epoch))
 
     async def recover(self, room: str, since: Position | None, policy: HistoryPolicy) -> Recovery:
@@ -512,7 +510,7 @@ class RedisBroker(Broker):
             new_epoch(),
             max(_META_TTL_MS, int(policy.ttl * 1000)),
         ]
-        reply = await self._call("recover", self._scripts["recover"](keys=keys, args=args))
+        reply = await self._call(self._scripts["recover"](keys=keys, args=args))
         offset, epoch, now_ms = int(reply[0]), str(reply[1]), int(reply[2])
         position = Position(offset, epoch)
         if since is None:
@@ -546,7 +544,7 @@ class RedisBroker(Broker):
     ) -> int:
         keys = [*self._presence_keys(room), self._key("nr", self.node)]
         args = [user, self.node, connections, dumps(info), room]
-        change = await self._call("presence", self._scripts["presence_set"](keys=keys, args=args))
+        change = await self._call(self._scripts["presence_set"](keys=keys, args=args))
         return int(change)
 
     async def presence(self, room: str) -> dict[str, tuple[dict[str, Any], int]]:
@@ -556,7 +554,7 @@ class RedisBroker(Broker):
             pipe.hgetall(counts_key)
             pipe.hgetall(info_key)
             pipe.zrangebyscore(self._key("nodes", "all"), int(time.time() * 1000), "+inf")
-            counts, infos, alive_nodes = await self._call("presence", pipe.execute())
+            counts, infos, alive_nodes = await self._call(pipe.execute())
         alive = set(alive_nodes) | {self.node}
         members: dict[str, tuple[dict[str, Any], int]] = {}
         for user, raw in counts.items():
@@ -608,13 +606,11 @@ class RedisBroker(Broker):
     ) -> None:
         assert self._redis is not None
         record = dumps({"token": token, "user": user, "rooms": rooms})
-        await self._call(
-            "park", self._redis.set(self._key("s", session), record, px=int(ttl * 1000))
-        )
+        await self._call(self._redis.set(self._key("s", session), record, px=int(ttl * 1000)))
 
     async def resume_session(self, session: str, token: str, user: str) -> list[str] | None:
         assert self._redis is not None
-        raw = await self._call("resume", self._redis.getdel(self._key("s", session)))
+        raw = await self._call(self._redis.getdel(self._key("s", session)))
         if raw is None:
             return None
         record = json.loads(raw)
@@ -626,7 +622,7 @@ class RedisBroker(Broker):
         assert self._redis is not None
         name = self._key("k", f"{user}\n{key}")
         ttl = int(window * 1000)
-        if await self._call("dedup", self._redis.set(name, "", nx=True, px=ttl)):
+        if await self._call(self._redis.set(name, "", nx=True, px=ttl)):
             keep = False
             try:
                 outcome, keep = await run()
@@ -638,7 +634,7 @@ class RedisBroker(Broker):
                     await self._redis.delete(name)
         deadline = time.monotonic() + 30.0
         while time.monotonic() < deadline:  # the first run is still going: wait for it
-            raw = await self._call("dedup", self._redis.get(name))
+            raw = await self._call(self._redis.get(name))
             if raw is None:  # it failed and was forgotten: run again
                 return await self.idempotent(user, key, window, limit, run)
             if raw:
