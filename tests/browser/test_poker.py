@@ -27,6 +27,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
 
 import switchboard
+from poker.frames import votes_in
 from switchboard.apps.poker import PokerApp
 
 pytestmark = pytest.mark.timeout(120)
@@ -235,20 +236,6 @@ async def people(browser: Browser, site: Site) -> AsyncIterator[People]:
 async def connected(*pages: Page) -> None:
     for page in pages:
         await expect(page.locator("#status")).to_have_attribute("data-state", "connected")
-
-
-def votes_in(value: Any) -> list[Any]:
-    """Every non-null ``vote`` member anywhere in a JSON value."""
-    found = []
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key == "vote" and item is not None:
-                found.append(item)
-            found.extend(votes_in(item))
-    elif isinstance(value, list):
-        for item in value:
-            found.extend(votes_in(item))
-    return found
 
 
 async def pick(page: Page, card: str) -> None:

@@ -22,22 +22,9 @@ from switchboard.realtime import (
 )
 
 from .conftest import Player, Poker, recv_json, until
+from .frames import votes_in
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def votes_in(value: Any) -> list[Any]:
-    """Every non-null ``vote`` member anywhere in a JSON value."""
-    found = []
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key == "vote" and item is not None:
-                found.append(item)
-            found.extend(votes_in(item))
-    elif isinstance(value, list):
-        for item in value:
-            found.extend(votes_in(item))
-    return found
 
 
 async def refused(player: Player, event: str, data: Any = None) -> Rejected:
