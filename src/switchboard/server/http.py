@@ -28,7 +28,7 @@ from ..websocket import WebSocket
 from .responses import error_response, http_date
 
 if TYPE_CHECKING:
-    from .routing import WebSocketHandler
+    from .routing import WebSocketRoute
     from .server import Server
 
 __all__ = ["HTTPConnection"]
@@ -286,7 +286,7 @@ class HTTPConnection(asyncio.Protocol):
     def _handshake(self, request: Request) -> Awaitable[None] | None:
         server = self.server
         try:
-            handler = server.router.websocket_route(request)
+            route = server.router.websocket_route(request)
             key = handshake.check_request(request)
             server.check_origin(request)
             hook = server.process_request
@@ -299,8 +299,8 @@ class HTTPConnection(asyncio.Protocol):
             return None
         if inspect.isawaitable(result):
             self._hooking = True
-            return self._handshake_after(result, request, key, handler)
-        self._answer(result, request, key, handler)
+            return self._handshake_after(result, request, key, route)
+        self._answer(result, request, key, route)
         return None
 
     async def _handshake_after(
@@ -308,7 +308,7 @@ class HTTPConnection(asyncio.Protocol):
         pending: Awaitable[Response | None],
         request: Request,
         key: str,
-        handler: WebSocketHandler,
+        route: WebSocketRoute,
     ) -> None:
         try:
             result = await pending
@@ -327,14 +327,14 @@ class HTTPConnection(asyncio.Protocol):
         elif refusal is not None:
             self._refuse(request, refusal)
         else:
-            self._answer(result, request, key, handler)
+            self._answer(result, request, key, route)
 
     def _answer(
-        self, result: Response | None, request: Request, key: str, handler: WebSocketHandler
+        self, result: Response | None, request: Request, key: str, route: WebSocketRoute
     ) -> None:
         """Act on what ``process_request`` returned: a response refuses, None accepts."""
         if result is None:
-            self._upgrade(request, key, handler)
+            self._upgrade(request, key, route)
         else:
             self.server.metrics.handshakes["rejected"] += 1
             self._send(request, result, close=True)
@@ -356,7 +356,7 @@ class HTTPConnection(asyncio.Protocol):
         )
         self._send(request, handshake.reject(exc.status, exc.body, exc.headers), close=True)
 
-    def _upgrade(self, request: Request, key: str, handler: WebSocketHandler) -> None:
+    def _upgrade(self, request: Request, key: str, route: WebSocketRoute) -> None:
         server = self.server
         transport = self.transport
         assert transport is not None
@@ -364,7 +364,7 @@ class HTTPConnection(asyncio.Protocol):
             self._refuse(request, HandshakeRejected("server shutting down", 503))
             return
         try:
-            subprotocol = server.choose_subprotocol(request)
+            subprotocol = server.choose_subprotocol(request, route)
             deflate = extensions = None
             if server.compression is not None:
                 offers = handshake.parse_extensions(
@@ -400,7 +400,7 @@ class HTTPConnection(asyncio.Protocol):
         ws.connection_made(transport)
         if leftover:
             ws.data_received(leftover)
-        server.start_handler(ws, handler, transport)
+        server.start_handler(ws, route.handler, transport)
 
 
 def _request_line(request: Request | None) -> str:

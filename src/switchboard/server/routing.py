@@ -23,7 +23,7 @@ from ..websocket import WebSocket
 from .responses import HTTPError, error_response, to_response
 from .static import StaticFiles
 
-__all__ = ["Router", "HTTPHandler", "WebSocketHandler", "Mountable"]
+__all__ = ["Router", "HTTPHandler", "WebSocketHandler", "WebSocketRoute", "Mountable"]
 
 logger = logging.getLogger("switchboard.http")
 
@@ -70,13 +70,21 @@ def _compile(template: str) -> re.Pattern[str] | None:
         raise ValueError(f"invalid route path {template!r}: {exc}") from None
 
 
+@dataclass(frozen=True, slots=True)
+class WebSocketRoute:
+    """What serves WebSocket connections on a path: the ``handler``, and the only
+    ``subprotocols`` it speaks (``None``: the server's ``subprotocols`` apply)."""
+
+    handler: WebSocketHandler
+    subprotocols: Sequence[str] | None = None
+
+
 @dataclass(slots=True)
 class _Endpoint:
-    """Everything registered for one path: HTTP handlers by method, a WebSocket handler."""
+    """Everything registered for one path: HTTP handlers by method, a WebSocket route."""
 
     http: dict[str, HTTPHandler] = field(default_factory=dict)
-    websocket: WebSocketHandler | None = None
-    subprotocols: Sequence[str] | None = None  # the only ones this WebSocket route speaks
+    websocket: WebSocketRoute | None = None
 
     def allow(self) -> str:
         methods = set(self.http)
@@ -181,8 +189,9 @@ class Router:
             raise TypeError(f"subprotocols is a list of names: subprotocols=[{subprotocols!r}]")
 
         def register(handler: _W) -> _W:
-            endpoint.websocket = handler
-            endpoint.subprotocols = None if subprotocols is None else list(subprotocols)
+            endpoint.websocket = WebSocketRoute(
+                handler, None if subprotocols is None else tuple(subprotocols)
+            )
             return handler
 
         return register
@@ -265,8 +274,8 @@ class Router:
                     return endpoint, params
         return None
 
-    def websocket_route(self, request: Request) -> WebSocketHandler:
-        """The WebSocket handler for ``request``, its path parameters set on it.
+    def websocket_route(self, request: Request) -> WebSocketRoute:
+        """The WebSocket route for ``request``, its path parameters set on it.
 
         Raises HandshakeRejected (404) when no WebSocket route matches.
         """
@@ -275,11 +284,6 @@ class Router:
             raise HandshakeRejected(f"no WebSocket endpoint at {request.path}", 404)
         request.path_params = found[1]
         return found[0].websocket
-
-    def websocket_subprotocols(self, request: Request) -> Sequence[str] | None:
-        """The subprotocols the WebSocket route for ``request`` requires, if it says."""
-        found = self._find(request.path)
-        return None if found is None else found[0].subprotocols
 
     def dispatch(self, request: Request) -> Response | Awaitable[Response]:
         """Answer a plain HTTP request: the route's response, or 404, 405 or 426.

@@ -21,7 +21,7 @@ from .http import HTTPConnection
 from .memory import MemoryTrimmer
 from .metrics import CONTENT_TYPE, Metrics
 from .responses import json_response
-from .routing import Router, WebSocketHandler
+from .routing import Router, WebSocketHandler, WebSocketRoute
 
 __all__ = ["serve", "run", "tls_context", "Server"]
 
@@ -184,9 +184,9 @@ class Server:
         elif "*" not in self.origins and origin not in self.origins:
             raise HandshakeRejected(f"origin not allowed: {_shown(str(origin))}")
 
-    def choose_subprotocol(self, request: Request) -> str | None:
+    def choose_subprotocol(self, request: Request, route: WebSocketRoute) -> str | None:
         offered = handshake.parse_subprotocols(request)
-        required = self.router.websocket_subprotocols(request)
+        required = route.subprotocols
         if required is not None:  # the route speaks only these
             chosen = handshake.select_subprotocol(offered, required)
             if chosen is None:
