@@ -9,6 +9,7 @@ cannot be recovered instead of being handed a wrong gap.
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from collections import deque
 
@@ -73,5 +74,5 @@ class Stream:
         if since.offset + 1 < oldest:
             return Recovery(position, False)
         start = since.offset + 1 - oldest
-        frames = [(e[0], e[2], e[3]) for e in list(entries)[start:]]
+        frames = [(e[0], e[2], e[3]) for e in itertools.islice(entries, start, None)]
         return Recovery(position, True, frames)
