@@ -592,8 +592,7 @@ class Hub:
         except HubError as exc:
             self.metrics.error(exc.code)
             outcome = ("error", exc.to_wire())
-        if request_id is not None and not session.closed:
-            session._send_frame(_ack(request_id, *outcome))
+        if request_id is not None and session._send_frame(_ack(request_id, *outcome)):
             self.metrics.ack_latency(self._loop.time() - arrived)
 
     async def _apply(

@@ -272,9 +272,14 @@ def _pydantic(tp: Any) -> Validator | None:
     return check
 
 
+_PLAIN = frozenset({dict, list, str, int, float, bool, type(None)})
+
+
 def to_json_value(result: Any) -> Any:
     """What a handler returned, as JSON-ready values (dataclasses and pydantic models
     become objects)."""
+    if type(result) in _PLAIN:
+        return result
     if dataclasses.is_dataclass(result) and not isinstance(result, type):
         return dataclasses.asdict(result)
     dump = getattr(result, "model_dump", None)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from asyncio.tasks import _enter_task, _leave_task  # see Session._start
 from collections import deque
+from collections.abc import Coroutine, Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +69,8 @@ class Session:
         "_next_call",
         "_queue",
         "_wakeup",
+        "_worker",
+        "_suspended",
         "_bucket",
         "_event_buckets",
         "_refusals",
@@ -89,6 +93,8 @@ class Session:
         self._next_call = 0
         self._queue: deque[tuple[Any, dict[str, Any], float]] | None = None  # on first use
         self._wakeup: asyncio.Future[None] | None = None  # set when _work should look
+        self._worker: asyncio.Task[Any] | None = None  # the task running _work
+        self._suspended: _Resume | None = None  # a request started eagerly, now waiting
         self._bucket = None if hub.rate is None else TokenBucket(hub.rate, self.last_seen)
         self._event_buckets: dict[str, TokenBucket] | None = None
         self._refusals = 0  # in a row
@@ -158,10 +164,10 @@ class Session:
 
     # -- what the hub calls -------------------------------------------------------
 
-    def _send_frame(self, frame: str) -> None:
+    def _send_frame(self, frame: str) -> bool:
         """Send a frame to this client without waiting (slow readers are closed by
-        the write budget, as for room emits)."""
-        self.ws.send_nowait(frame)
+        the write budget, as for room emits); False if it is closed or closing."""
+        return self.ws.send_nowait(frame)
 
     def _receive(self, message: dict[str, Any], now: float) -> None:
         """Handle one decoded message from the client (in the read loop: never waits)."""
@@ -223,14 +229,52 @@ class Session:
         return wait
 
     def _enqueue(self, what: Any, message: dict[str, Any], now: float) -> None:
-        """Queue a request for :meth:`_work`: requests run one at a time, in the
-        order they came (a chat's messages stay in order even when a handler awaits).
-        Acks and pongs do not queue: they are handled as they arrive, so a handler
-        may await :meth:`call` without blocking its own reply."""
+        """Run a request, or queue it for :meth:`_work`: requests run one at a time, in
+        the order they came (a chat's messages stay in order even when a handler
+        awaits). Acks and pongs do not queue: they are handled as they arrive, so a
+        handler may await :meth:`call` without blocking its own reply."""
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done() and not self._queue:
+            self._start(what, message, now)  # the worker is idle: no need to wake it
+            return
         if self._queue is None:
             self._queue = deque()
         self._queue.append((what, message, now))
         self._wake()
+
+    def _start(self, what: Any, message: dict[str, Any], now: float) -> None:
+        """Run a request right here, in the read callback, as the worker task would
+        (it is the current task meanwhile: ``asyncio.timeout()`` and ``current_task()``
+        work), and hand it to the worker only if it has to wait. Most handlers never
+        wait: their ack goes out with no task switch, no future and no wake-up. This
+        is what Python 3.12's eager tasks do, without a task per request."""
+        loop = self._hub._loop
+        worker = self._worker
+        assert worker is not None
+        request = self._request(what, message, now)
+        try:
+            _enter_task(loop, worker)
+        except RuntimeError:  # another task is running (not from a read callback)
+            request.close()
+            self._queue = deque([(what, message, now)])
+            self._wake()
+            return
+        try:
+            waiting_on = request.send(None)
+        except StopIteration:
+            return
+        finally:
+            _leave_task(loop, worker)
+        self._suspended = _Resume(request, waiting_on)
+        self._wake()
+
+    def _request(
+        self, what: Any, message: dict[str, Any], arrived: float
+    ) -> Coroutine[Any, Any, None]:
+        hub = self._hub
+        if what == "join" or what == "leave":
+            return hub._client_room_request(self, what, message)
+        return hub._run_handler(self, what, message, arrived)
 
     def _wake(self) -> None:
         wakeup = self._wakeup
@@ -242,15 +286,15 @@ class Session:
         connection's own task: no task per request. A request still running when
         the connection closes finishes; what was queued behind it is dropped (the
         client retries it)."""
-        hub = self._hub
-        loop = hub._loop
+        loop = self._hub._loop
+        self._worker = asyncio.current_task()
         while True:
+            if self._suspended is not None:  # started by _start: let it finish
+                resume, self._suspended = self._suspended, None
+                await resume
             while self._queue and not self.closed:
                 what, message, arrived = self._queue.popleft()
-                if what == "join" or what == "leave":
-                    await hub._client_room_request(self, what, message)
-                else:
-                    await hub._run_handler(self, what, message, arrived)
+                await self._request(what, message, arrived)
             if self.closed:
                 return
             self._wakeup = loop.create_future()
@@ -280,3 +324,32 @@ class Session:
             if not future.done():
                 future.set_exception(Disconnected("the connection closed"))
         self._calls = None
+
+
+class _Resume:
+    """The rest of a request that :meth:`Session._start` began and that had to wait:
+    awaited by the worker task, it hands the task what the request waits on and
+    passes every wake-up (and cancellation) back in, as ``await request`` would
+    had the task started it."""
+
+    __slots__ = ("_request", "_waiting_on")
+
+    def __init__(self, request: Coroutine[Any, Any, None], waiting_on: Any) -> None:
+        self._request = request
+        self._waiting_on = waiting_on
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        request, waiting_on = self._request, self._waiting_on
+        while True:
+            try:
+                sent = yield waiting_on
+            except BaseException as exc:  # passed on, as `yield from` does
+                try:
+                    waiting_on = request.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    waiting_on = request.send(sent)
+                except StopIteration:
+                    return
