@@ -120,6 +120,41 @@ async def test_handlers_run_in_the_order_events_came(serve_hub: Serve) -> None:
     assert seen == [0, 1, 2, 3, 4]
 
 
+async def test_a_handler_runs_in_its_sessions_task_even_when_started_eagerly(
+    serve_hub: Serve,
+) -> None:
+    # A request that arrives while the session is idle starts in the read callback
+    # (no task switch); it must still see its session's task, so asyncio.timeout(),
+    # wait_for() and cancellation work, and a handler that waits finishes in order.
+    hub = Hub()
+    tasks: list[asyncio.Task[object] | None] = []
+    seen: list[str] = []
+
+    @hub.on("where")
+    async def where(session: Session, data: str) -> str:
+        tasks.append(asyncio.current_task())
+        if data == "wait":
+            await asyncio.wait_for(asyncio.sleep(0.01), 1)
+            await asyncio.sleep(0)  # a bare yield as well as a future
+        if data == "timeout":
+            try:
+                await asyncio.wait_for(asyncio.Event().wait(), 0.01)
+            except asyncio.TimeoutError:
+                data = "timed out"
+        seen.append(data)
+        return data
+
+    served = await serve_hub(hub)
+    client = await served.client()
+    assert await client.emit("where", "now") == "now"
+    assert await client.emit("where", "wait") == "wait"
+    assert await client.emit("where", "timeout") == "timed out"
+    results = await asyncio.gather(*(client.emit("where", w) for w in ["wait", "a", "b"]))
+    assert results == ["wait", "a", "b"]
+    assert seen == ["now", "wait", "timed out", "wait", "a", "b"]
+    assert None not in tasks and len(set(tasks)) == 1  # one session, one task
+
+
 async def test_server_calls_the_client(serve_hub: Serve) -> None:
     hub = Hub()
     sessions: list[Session] = []
