@@ -1,11 +1,14 @@
-"""Switchboard vs websockets, aiohttp and picows: echo and broadcast benchmarks.
+"""Switchboard vs picows, aiohttp, Node's ws and websockets: echo, handshakes,
+compression and broadcast benchmarks.
 
     .venv/bin/python bench/run.py [--quick] [--scenarios ...] [--rounds N]
 
-Each server runs in its own process (bench/servers.py); this process is the load
-generator, with the same raw-socket client for every server. Measurements are interleaved:
-each round measures every scenario on every server (in a rotated order), and the
-table reports the median across rounds. See docs/performance.md for the method.
+Each server runs in its own process (bench/servers.py, bench/node/ws_server.js);
+this process is the load generator, with the same raw-socket client for every
+server. Measurements are interleaved: each round measures every scenario on every
+server (in a rotated order), and the table reports the median across rounds, the
+server's CPU time per operation (from /proc/<pid>/stat) and Switchboard / peer
+ratios. See docs/performance.md for the method.
 
 The last line of output is one JSON object with every sample, for machines.
 """
@@ -19,12 +22,15 @@ import hashlib
 import json
 import os
 import platform
+import random
 import select
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -32,15 +38,17 @@ from pathlib import Path
 from typing import Any
 
 import uvloop
-from servers import MESSAGE_SIZE, raise_fd_limit
+from servers import HOST, MESSAGE_SIZE, raise_fd_limit
 
 HERE = Path(__file__).resolve().parent
-ECHO_SERVERS = ["switchboard", "websockets", "aiohttp", "picows"]
-BROADCAST_SERVERS = ["switchboard", "websockets", "picows"]  # aiohttp has no broadcast
+SERVERS = ["switchboard", "picows", "aiohttp", "node-ws", "websockets"]
+NODE_SERVER = HERE / "node" / "ws_server.js"
 SMALL = b"x" * 32
 LARGE = bytes(range(256)) * 4096  # 1 MiB
 TIMEOUT = 30.0  # seconds past the planned duration before a measurement is declared stuck
 CHUNK = 256 * 1024  # reads are compared against the expected stream this much at a time
+HANDSHAKERS = 50  # concurrent clients in the handshakes scenario
+OFFER = "permessage-deflate; client_max_window_bits"  # what browsers offer
 
 
 @dataclass(frozen=True)
@@ -51,15 +59,57 @@ class Metric:
     higher_is_better: bool = True
 
 
-METRICS = {
-    "echo": [Metric("echo", "echo 32 B, 1 in flight", "round trips/s")],
-    "pipelined": [Metric("pipelined", "pipelined 32 B, window 100", "messages/s")],
-    "large": [Metric("large", "echo 1 MiB binary", "MiB/s")],
-    "broadcast": [
-        Metric("broadcast", "broadcast 32 B to {clients}", "deliveries/s"),
-        Metric("broadcast_latency", "  call -> last client", "ms", higher_is_better=False),
-    ],
+@dataclass(frozen=True)
+class Scenario:
+    """A scenario: the servers' mode, which servers have it, what it reports, and
+    what one operation is (the server's CPU time is reported per operation)."""
+
+    mode: str
+    servers: tuple[str, ...]
+    metrics: tuple[Metric, ...]
+    operation: str
+
+    def cpu_metric(self, name: str) -> Metric:
+        return Metric(f"{name}_cpu_us", f"  server CPU per {self.operation}", "µs", False)
+
+
+ALL = tuple(SERVERS)
+SCENARIOS = {
+    "echo": Scenario(
+        "echo", ALL, (Metric("echo", "echo 32 B, 1 in flight", "round trips/s"),), "round trip"
+    ),
+    "pipelined": Scenario(
+        "echo", ALL, (Metric("pipelined", "pipelined 32 B, window 100", "messages/s"),), "message"
+    ),
+    "large": Scenario("echo", ALL, (Metric("large", "echo 1 MiB binary", "MiB/s"),), "1 MiB echo"),
+    "handshakes": Scenario(
+        "echo",
+        ALL,
+        (Metric("handshakes", f"handshakes, {HANDSHAKERS} concurrent", "handshakes/s"),),
+        "handshake",
+    ),
+    "deflate": Scenario(
+        "deflate",
+        tuple(n for n in SERVERS if n != "picows"),  # picows has no permessage-deflate
+        (Metric("deflate", "deflate echo 16 KiB JSON", "messages/s"),),
+        "message",
+    ),
+    "broadcast": Scenario(
+        "broadcast",
+        tuple(n for n in SERVERS if n != "aiohttp"),  # aiohttp has no broadcast
+        (
+            Metric("broadcast", "broadcast 32 B to {clients}", "deliveries/s"),
+            Metric("broadcast_latency", "  call -> last client", "ms", higher_is_better=False),
+        ),
+        "delivery",
+    ),
 }
+
+
+def metrics(name: str) -> list[Metric]:
+    """A scenario's rows: its own metrics, then the server CPU per operation."""
+    scenario = SCENARIOS[name]
+    return [*scenario.metrics, scenario.cpu_metric(name)]
 
 
 # --- Servers -----------------------------------------------------------------
@@ -76,8 +126,12 @@ class ServerProcess:
         env = dict(os.environ)
         if profile:
             env["BENCH_PROFILE"] = profile
+        if name == "node-ws":
+            command = [node(), str(NODE_SERVER), mode]
+        else:
+            command = [sys.executable, str(HERE / "servers.py"), name, mode, loop]
         self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "servers.py"), name, mode, loop],
+            command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.stderr,
@@ -122,6 +176,14 @@ class ServerProcess:
             )
 
 
+def node() -> str:
+    """The node executable, or a clear error if Node or bench/node's packages are missing."""
+    found = shutil.which("node")
+    if found is None or not (HERE / "node" / "node_modules" / "ws").is_dir():
+        raise SystemExit("node-ws needs node and `npm ci` in bench/node (./dev bench does both)")
+    return found
+
+
 # --- Client ------------------------------------------------------------------
 #
 # A minimal raw WebSocket client on asyncio.Protocol. Every outgoing frame is
@@ -133,15 +195,17 @@ GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MASK = os.urandom(4)
 
 
-def frame(opcode: int, payload: bytes, *, masked: bool) -> bytes:
-    """One unfragmented frame with minimal length encoding, as the servers send them."""
+def frame(opcode: int, payload: bytes, *, masked: bool, rsv1: bool = False) -> bytes:
+    """One unfragmented frame with minimal length encoding, as the servers send them
+    (``rsv1``: a compressed message)."""
     n = len(payload)
+    first = 0x80 | 0x40 * rsv1 | opcode
     if n < 126:
-        header = bytes([0x80 | opcode, n])
+        header = bytes([first, n])
     elif n < 1 << 16:
-        header = bytes([0x80 | opcode, 126]) + n.to_bytes(2, "big")
+        header = bytes([first, 126]) + n.to_bytes(2, "big")
     else:
-        header = bytes([0x80 | opcode, 127]) + n.to_bytes(8, "big")
+        header = bytes([first, 127]) + n.to_bytes(8, "big")
     if not masked:
         return header + payload
     key = int.from_bytes((MASK * (n // 4 + 1))[:n], "big")
@@ -164,6 +228,7 @@ class Client(asyncio.Protocol):
         self.closed: asyncio.Future[None] = loop.create_future()
         self.on_data: Callable[[bytes], None] | None = None
         self.waiter: asyncio.Future[Any] | None = None  # failed if the connection drops
+        self.extensions = ""  # the server's Sec-WebSocket-Extensions
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -190,27 +255,38 @@ class Client(asyncio.Protocol):
             self.waiter.set_exception(AssertionError(message))
 
 
-async def connect(port: int) -> Client:
-    """Open a WebSocket connection and check the server did not enable an extension."""
+async def connect(port: int, offer: str | None = None) -> Client:
+    """Open a WebSocket connection, offering ``offer`` as its extensions; check the
+    server accepted permessage-deflate if offered, and no extension otherwise."""
     loop = asyncio.get_running_loop()
-    _, client = await loop.create_connection(Client, "127.0.0.1", port)
+    _, client = await loop.create_connection(Client, HOST, port)
     key = base64.b64encode(os.urandom(16))
+    extensions = b"Sec-WebSocket-Extensions: %s\r\n" % offer.encode() if offer else b""
     client.transport.write(
         b"GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
-        b"Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        % (port, key)
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n"
+        % (port, key, extensions)
     )
     head = await asyncio.wait_for(client.handshake, TIMEOUT)
     status, *lines = head.decode("latin-1").split("\r\n\r\n")[0].split("\r\n")
     headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines)}
-    accept = base64.b64encode(hashlib.sha1(key + GUID).digest()).decode()
-    if not status.startswith("HTTP/1.1 101") or headers.get("sec-websocket-accept") != accept:
+    if not status.startswith("HTTP/1.1 101") or headers.get("sec-websocket-accept") != accept_key(
+        key
+    ):
         raise AssertionError(f"handshake failed: {head!r}")
-    if "sec-websocket-extensions" in headers:
-        raise AssertionError(f"server negotiated {headers['sec-websocket-extensions']}")
+    client.extensions = headers.get("sec-websocket-extensions", "")
+    if offer and not client.extensions.startswith("permessage-deflate"):
+        raise AssertionError(f"server did not accept {offer!r}: {head!r}")
+    if not offer and client.extensions:
+        raise AssertionError(f"server negotiated {client.extensions}")
     if not head.endswith(b"\r\n\r\n"):
         raise AssertionError("server sent data right after the handshake")
     return client
+
+
+def accept_key(key: bytes) -> str:
+    """The Sec-WebSocket-Accept a server must answer ``key`` with."""
+    return base64.b64encode(hashlib.sha1(key + GUID).digest()).decode()
 
 
 async def disconnect(clients: list[Client]) -> None:
@@ -277,28 +353,279 @@ async def pump(
     return completed, end - start
 
 
+class Meter:
+    """``with meter:`` around the timed part of a measurement: its wall time, and the
+    CPU time of this process and of the server (all of its threads, from /proc)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.wall = self.own = self.server = 0.0
+
+    def __enter__(self) -> Meter:
+        self.wall, self.own = time.perf_counter(), time.process_time()
+        self.server = cpu_seconds(self.pid)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server = cpu_seconds(self.pid) - self.server
+        self.wall = time.perf_counter() - self.wall
+        self.own = time.process_time() - self.own
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (utime + stime, all threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def measure_echo(
-    port: int, opcode: int, payload: bytes, window: int, duration: float, warmup: float
-) -> float:
-    """Messages per second echoed, on a fresh connection."""
+    port: int, opcode: int, payload: bytes, window: int, args: argparse.Namespace, meter: Meter
+) -> int:
+    """Messages echoed in the timed part, on a fresh connection."""
     client = await connect(port)
     try:
-        await pump(client, opcode, payload, window, warmup)
-        count, seconds = await pump(client, opcode, payload, window, duration)
+        await pump(client, opcode, payload, window, args.warmup)
+        with meter:
+            count, _ = await pump(client, opcode, payload, window, args.duration)
     finally:
         await disconnect([client])
-    return count / seconds
+    return count
 
 
-async def measure_broadcast(
-    port: int, clients: int, duration: float, warmup: float
-) -> dict[str, float]:
-    """Deliveries/s and median ms from the server's broadcast call to the last delivery.
+# --- Compression --------------------------------------------------------------
+#
+# The client offers what browsers offer, takes the server's parameters, and sends
+# frames compressed once, up front: each message on its own, so with no context
+# takeover from the client's side, which a sender may always choose. It decompresses
+# every echo with one decompressor per connection (as the server's context takeover
+# requires) and checks it. Eight different 16 KiB messages in turn: one message
+# repeated would compress to a few bytes of back-references in a 15-bit window.
+
+TAIL = b"\x00\x00\xff\xff"  # cut after compressing, put back before decompressing (RFC 7692)
+WORDS = [
+    "order",
+    "price",
+    "size",
+    "bid",
+    "ask",
+    "user",
+    "room",
+    "chat",
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "a",
+    "lazy",
+    "dog",
+]
+
+
+def json_message(seed: int, size: int = 16 * 1024) -> bytes:
+    """A JSON text of exactly ``size`` bytes: records drawn from a seeded generator,
+    so that messages differ but share keys and words, as a stream of updates does."""
+    rng = random.Random(seed)
+    items: list[dict[str, Any]] = []
+
+    def dump(pad: int) -> bytes:
+        message = {"seq": seed, "items": items, "pad": " " * pad}
+        return json.dumps(message, separators=(",", ":")).encode()
+
+    while len(dump(0)) <= size:
+        items.append(
+            {
+                "id": seed * 1000 + len(items),
+                "user": f"user{rng.randrange(1000)}",
+                "price": round(rng.uniform(1, 1000), 2),
+                "size": rng.randrange(1, 10_000),
+                "text": " ".join(rng.choices(WORDS, k=rng.randrange(3, 12))),
+                "tags": rng.sample(WORDS, 3),
+            }
+        )
+    items.pop()
+    return dump(size - len(dump(0)))
+
+
+DEFLATE_MESSAGES = [json_message(seed) for seed in range(8)]
+
+
+def deflate_params(extensions: str) -> dict[str, str]:
+    """The parameters of the permessage-deflate the server accepted."""
+    params = {}
+    for item in extensions.split(",")[0].split(";")[1:]:
+        key, _, value = item.strip().partition("=")
+        params[key.strip()] = value.strip().strip('"')
+    return params
+
+
+def compressed_frame(message: bytes, bits: int) -> bytes:
+    """A masked compressed text frame of ``message``, compressed on its own."""
+    encoder = zlib.compressobj(6, zlib.DEFLATED, -max(bits, 9))  # zlib's least is 9
+    data = encoder.compress(message) + encoder.flush(zlib.Z_SYNC_FLUSH)
+    return frame(0x1, data.removesuffix(TAIL), masked=True, rsv1=True)
+
+
+async def measure_deflate(port: int, args: argparse.Namespace, meter: Meter) -> int:
+    """Compressed 16 KiB JSON echoes in the timed part, one in flight."""
+    client = await connect(port, OFFER)
+    params = deflate_params(client.extensions)
+    frames = [
+        compressed_frame(m, int(params.get("client_max_window_bits") or 15))
+        for m in DEFLATE_MESSAGES
+    ]
+    server_bits = int(params.get("server_max_window_bits") or 15)
+    reset = "server_no_context_takeover" in params
+    decoder = zlib.decompressobj(-server_bits)
+    count = len(frames)
+    buffer = bytearray()
+    completed = 0
+
+    def on_message(first: int, payload: bytes) -> bool:
+        """Check one echo; False if it is wrong."""
+        nonlocal decoder, completed
+        if first & 0x40:
+            payload = decoder.decompress(payload + TAIL)
+            if reset:
+                decoder = zlib.decompressobj(-server_bits)
+        if first & 0xBF != 0x81 or payload != DEFLATE_MESSAGES[completed % count]:
+            return False
+        completed += 1
+        return True
+
+    async def run(seconds: float) -> int:
+        loop = asyncio.get_running_loop()
+        done = client.waiter = loop.create_future()
+        begin = completed
+        deadline = time.perf_counter() + seconds
+
+        def on_data(data: bytes) -> None:
+            buffer.extend(data)
+            while (found := split_frame(buffer)) is not None:
+                if not on_message(*found):
+                    client.fail(f"bad echo of message {completed}: {found[1][:60]!r}")
+                    return
+                if time.perf_counter() < deadline:
+                    client.transport.write(frames[completed % count])
+                else:
+                    done.set_result(None)
+
+        client.on_data = on_data
+        client.transport.write(frames[completed % count])
+        await asyncio.wait_for(done, seconds + TIMEOUT)
+        client.on_data = None
+        return completed - begin
+
+    try:
+        await run(args.warmup)
+        with meter:
+            return await run(args.duration)
+    finally:
+        await disconnect([client])
+
+
+def split_frame(buffer: bytearray) -> tuple[int, bytes] | None:
+    """Take one whole unmasked frame off the front of ``buffer``: (first byte,
+    payload), or None if it is not all there yet."""
+    if len(buffer) < 2:
+        return None
+    n, start = buffer[1] & 0x7F, 2
+    if n >= 126:
+        start = 4 if n == 126 else 10
+        if len(buffer) < start:
+            return None
+        n = int.from_bytes(buffer[2:start], "big")
+    if len(buffer) < start + n:
+        return None
+    first, payload = buffer[0], bytes(buffer[start : start + n])
+    del buffer[: start + n]
+    return first, payload
+
+
+# --- Handshakes ---------------------------------------------------------------
+
+
+class Handshake(asyncio.Protocol):
+    """One connection of the handshakes scenario: the opening handshake (checked),
+    our close frame, the server's close frame, and the server closing TCP."""
+
+    def __init__(self, request: bytes, accept: bytes, done: asyncio.Future[None]) -> None:
+        self.request = request
+        self.accept = accept
+        self.done = done
+        self.received = b""
+        self.upgraded = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+        self.transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        self.received += data
+        if not self.upgraded and b"\r\n\r\n" in self.received:
+            head = self.received.partition(b"\r\n\r\n")[0]
+            if not head.startswith(b"HTTP/1.1 101") or self.accept not in head:
+                self.transport.abort()
+                return
+            self.upgraded = True
+            self.transport.write(CLOSE)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.done.done():
+            return
+        rest = self.received.partition(b"\r\n\r\n")[2]
+        if self.upgraded and rest.startswith(b"\x88"):
+            self.done.set_result(None)
+        else:
+            message = f"handshake then close failed ({exc}): {self.received[:200]!r}"
+            self.done.set_exception(AssertionError(message))
+
+
+async def measure_handshakes(port: int, args: argparse.Namespace, meter: Meter) -> int:
+    """Handshakes done in the timed part by HANDSHAKERS clients, each connecting,
+    upgrading and closing, again and again: how many started before the deadline."""
+    loop = asyncio.get_running_loop()
+    host = b"Host: 127.0.0.1:%d\r\n" % port
+
+    async def one() -> None:
+        key = base64.b64encode(os.urandom(16))
+        request = (
+            b"GET / HTTP/1.1\r\n%sUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (host, key)
+        )
+        done = loop.create_future()
+        accept = accept_key(key).encode()
+        await loop.create_connection(lambda: Handshake(request, accept, done), HOST, port)
+        await done
+
+    async def worker(deadline: float) -> int:
+        count = 0
+        while time.perf_counter() < deadline:
+            await one()
+            count += 1
+        return count
+
+    async def run(seconds: float) -> int:
+        deadline = time.perf_counter() + seconds
+        workers = (worker(deadline) for _ in range(HANDSHAKERS))
+        return sum(await asyncio.wait_for(asyncio.gather(*workers), seconds + TIMEOUT))
+
+    await run(args.warmup)
+    with meter:
+        return await run(args.duration)
+
+
+async def measure_broadcast(port: int, args: argparse.Namespace, meter: Meter) -> tuple[int, float]:
+    """Deliveries in the timed part, and the median ms from the server's broadcast
+    call to the last delivery.
 
     The receivers are read by a tight ``epoll`` loop on their sockets, outside the
     event loop: through asyncio protocols, the load generator spent more CPU per
     delivery than the fastest servers and became what the benchmark measured.
     """
+    clients = args.clients
     receivers: list[Client] = []
     for i in range(0, clients, 100):  # batches stay under every server's listen backlog
         receivers += await asyncio.gather(*(connect(port) for _ in range(min(100, clients - i))))
@@ -330,27 +657,23 @@ async def measure_broadcast(
                 count += 1
         return time.monotonic_ns() - int(data[2:])
 
-    def run(seconds: float) -> tuple[int, float, list[float]]:
+    def run(seconds: float) -> list[float]:
         latencies: list[float] = []
-        start = time.perf_counter()
-        while True:
+        deadline = time.perf_counter() + seconds
+        while not latencies or time.perf_counter() < deadline:
             latencies.append(one_broadcast() / 1e6)
-            elapsed = time.perf_counter() - start
-            if elapsed >= seconds:
-                return len(latencies) * clients, elapsed, latencies
+        return latencies
 
     try:
-        run(warmup)
-        deliveries, seconds, latencies = run(duration)
+        run(args.warmup)
+        with meter:
+            latencies = run(args.duration)
     finally:
         poller.close()
         for client in receivers:
             client.transport.resume_reading()
         await disconnect([*receivers, controller])
-    return {
-        "broadcast": deliveries / seconds,
-        "broadcast_latency": statistics.median(latencies),
-    }
+    return len(latencies) * clients, statistics.median(latencies)
 
 
 # --- Orchestration -----------------------------------------------------------
@@ -361,23 +684,24 @@ def rotated(items: list[str], by: int) -> list[str]:
     return items[by:] + items[:by]
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-async def measure(scenario: str, port: int, args: argparse.Namespace) -> dict[str, float]:
-    if scenario == "echo":
-        return {"echo": await measure_echo(port, 0x1, SMALL, 1, args.duration, args.warmup)}
-    if scenario == "pipelined":
-        rate = await measure_echo(port, 0x1, SMALL, 100, args.duration, args.warmup)
-        return {"pipelined": rate}
-    if scenario == "large":
-        rate = await measure_echo(port, 0x2, LARGE, 1, args.duration, args.warmup)
-        return {"large": rate * len(LARGE) / (1 << 20)}
-    return await measure_broadcast(port, args.clients, args.duration, args.warmup)
+async def measure(
+    scenario: str, port: int, args: argparse.Namespace, meter: Meter
+) -> tuple[dict[str, float], int]:
+    """One measurement: its results (the scenario's metrics) and its operations."""
+    if scenario == "broadcast":
+        ops, latency = await measure_broadcast(port, args, meter)
+        return {"broadcast": ops / meter.wall, "broadcast_latency": latency}, ops
+    if scenario == "handshakes":
+        ops = await measure_handshakes(port, args, meter)
+    elif scenario == "deflate":
+        ops = await measure_deflate(port, args, meter)
+    elif scenario == "large":
+        ops = await measure_echo(port, 0x2, LARGE, 1, args, meter)
+        return {"large": ops * len(LARGE) / (1 << 20) / meter.wall}, ops
+    else:
+        window = 100 if scenario == "pipelined" else 1
+        ops = await measure_echo(port, 0x1, SMALL, window, args, meter)
+    return {scenario: ops / meter.wall}, ops
 
 
 async def run_rounds(
@@ -385,26 +709,23 @@ async def run_rounds(
 ) -> dict[str, dict[str, list[float]]]:
     """Every round measures every scenario on every server, rotating the server order.
 
-    Also records the CPU share (CPU seconds / wall seconds, 1.0 = one core) of the
-    server and of this client process, under ``<scenario>_server_cpu`` and
+    Also records the server's CPU time per operation in µs (``<scenario>_cpu_us``),
+    and the CPU share (CPU seconds / wall seconds, 1.0 = one core) of the server and
+    of this client process, under ``<scenario>_server_cpu`` and
     ``<scenario>_client_cpu``: a client near 1.0 would mean a client-bound result.
+    All over the timed part of the measurement only.
     """
     samples: dict[str, dict[str, list[float]]] = {}
     for r in range(args.rounds):
         for scenario in args.scenarios:
-            mode = "broadcast" if scenario == "broadcast" else "echo"
-            names = BROADCAST_SERVERS if mode == "broadcast" else ECHO_SERVERS
-            for name in rotated([n for n in names if n in args.servers], r):
+            mode = SCENARIOS[scenario].mode
+            for name in rotated([n for n in SCENARIOS[scenario].servers if n in args.servers], r):
                 server = servers[name, mode]
-                wall, own, theirs = (
-                    time.perf_counter(),
-                    time.process_time(),
-                    cpu_seconds(server.proc.pid),
-                )
-                result = await measure(scenario, server.port, args)
-                wall = time.perf_counter() - wall
-                result[f"{scenario}_server_cpu"] = (cpu_seconds(server.proc.pid) - theirs) / wall
-                result[f"{scenario}_client_cpu"] = (time.process_time() - own) / wall
+                meter = Meter(server.proc.pid)
+                result, ops = await measure(scenario, server.port, args, meter)
+                result[f"{scenario}_cpu_us"] = meter.server / ops * 1e6
+                result[f"{scenario}_server_cpu"] = meter.server / meter.wall
+                result[f"{scenario}_client_cpu"] = meter.own / meter.wall
                 server.check_alive()
                 for key, value in result.items():
                     samples.setdefault(key, {}).setdefault(name, []).append(value)
@@ -427,15 +748,15 @@ def summarize(
     samples: dict[str, dict[str, list[float]]], args: argparse.Namespace
 ) -> tuple[list[str], dict[str, Any]]:
     """The human-readable tables and the JSON summary."""
-    servers = [n for n in ECHO_SERVERS if n in args.servers]
+    servers = [n for n in SERVERS if n in args.servers]
     peers = servers[1:]
-    metrics = [m for s in args.scenarios for m in METRICS[s]]
-    results = {
+    rows = [m for s in args.scenarios for m in metrics(s)]
+    results: dict[str, dict[str, dict[str, Any]]] = {
         key: {name: {"median": statistics.median(v), "samples": v} for name, v in per.items()}
         for key, per in samples.items()
     }
     ratios: dict[str, dict[str, float]] = {}
-    for metric in metrics:
+    for metric in rows:
         ours = results.get(metric.key, {}).get("switchboard")
         for name in peers:
             theirs = results.get(metric.key, {}).get(name)
@@ -452,12 +773,15 @@ def summarize(
         return median_cell(results.get(key, {}).get(name))
 
     lines = [f"{'scenario':<30} {'unit':<14}" + "".join(f"{n:>18}" for n in servers)]
-    for metric in metrics:
+    for metric in rows:
         cells = "".join(cell(metric.key, n) for n in servers)
         lines.append(f"{label(metric):<30} {metric.unit:<14}{cells}")
-    lines += ["", "switchboard / peer (>1: Switchboard is faster; for latency, peer / switchboard)"]
+    lines += [
+        "",
+        "switchboard / peer (>1: Switchboard is better; for latency and CPU, peer / switchboard)",
+    ]
     lines.append(f"{'scenario':<45}" + "".join(f"{'vs ' + n:>18}" for n in peers))
-    for metric in metrics:
+    for metric in rows:
         row = ratios.get(metric.key, {})
         cells = "".join(f"{row[n]:>18.2f}" if n in row else f"{'-':>18}" for n in peers)
         lines.append(f"{label(metric):<45}{cells}")
@@ -472,7 +796,7 @@ def summarize(
                 f"{server['median']:.2f} / {client['median']:.2f}" if server and client else "-"
             )
             cells += f"{shares:>18}"
-        lines.append(f"{label(METRICS[scenario][0]):<45}{cells}")
+        lines.append(f"{label(SCENARIOS[scenario].metrics[0]):<45}{cells}")
     summary = {
         "command": " ".join([".venv/bin/python", "bench/run.py", *sys.argv[1:]]),
         "loop": args.loop,
@@ -480,7 +804,7 @@ def summarize(
         "duration": args.duration,
         "clients": args.clients,
         "versions": versions(),
-        "units": {m.key: m.unit for ms in METRICS.values() for m in ms},
+        "units": {m.key: m.unit for s in SCENARIOS for m in metrics(s)},
         "results": results,
         "ratios": ratios,
     }
@@ -494,6 +818,14 @@ def versions() -> dict[str, str]:
             found[dist] = version(dist)
         except Exception:
             found[dist] = "?"
+    try:
+        package = HERE / "node" / "node_modules" / "ws" / "package.json"
+        found["node"] = subprocess.run(
+            [node(), "--version"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        found["ws"] = json.loads(package.read_text())["version"]
+    except (SystemExit, OSError, subprocess.CalledProcessError):
+        found["node"] = found["ws"] = "?"
     return found
 
 
@@ -502,11 +834,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--scenarios",
         nargs="+",
-        choices=[*METRICS, "all"],
-        default=["echo", "pipelined", "large"],
-        help="default: echo pipelined large; 'all' adds broadcast",
+        choices=[*SCENARIOS, "all"],
+        default=["all"],
+        help="default: all (" + " ".join(SCENARIOS) + ")",
     )
-    parser.add_argument("--servers", nargs="+", choices=ECHO_SERVERS, default=ECHO_SERVERS)
+    parser.add_argument("--servers", nargs="+", choices=SERVERS, default=SERVERS)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=float, default=2.0, help="seconds per measurement")
     parser.add_argument("--warmup", type=float, default=0.3, help="seconds before each one")
@@ -515,7 +847,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--loop",
         choices=["uvloop", "asyncio"],
         default="uvloop",
-        help="the servers' event loop (the client always uses uvloop)",
+        help="the Python servers' event loop (the client always uses uvloop)",
     )
     parser.add_argument(
         "--profile", metavar="FILE", help="cProfile the Switchboard servers into FILE.<mode>"
@@ -525,8 +857,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     if "all" in args.scenarios:
-        args.scenarios = list(METRICS)
-    args.scenarios = [s for s in METRICS if s in args.scenarios]
+        args.scenarios = list(SCENARIOS)
+    args.scenarios = [s for s in SCENARIOS if s in args.scenarios]
     if "switchboard" not in args.servers:
         args.servers.insert(0, "switchboard")  # the baseline of every ratio
     if args.quick:
@@ -540,22 +872,24 @@ def main(argv: list[str] | None = None) -> int:
     hard = raise_fd_limit()
     if args.clients + 64 > hard:
         raise SystemExit(f"--clients {args.clients} needs more file descriptors than {hard}")
-    modes = ["echo"] * any(s != "broadcast" for s in args.scenarios)
-    modes += ["broadcast"] * ("broadcast" in args.scenarios)
+    needed = {
+        (name, SCENARIOS[s].mode)
+        for s in args.scenarios
+        for name in SCENARIOS[s].servers
+        if name in args.servers
+    }
+    modes = sorted({mode for _, mode in needed})
     servers: dict[tuple[str, str], ServerProcess] = {}
     print(
-        f"servers: {', '.join(args.servers)} on {args.loop}; client: raw sockets on uvloop; "
-        f"{args.rounds} round(s) x {args.duration} s per measurement",
+        f"servers: {', '.join(args.servers)} (Python ones on {args.loop}); "
+        f"client: raw sockets on uvloop; {args.rounds} round(s) x {args.duration} s per "
+        "measurement",
         file=sys.stderr,
     )
     try:
-        for mode in modes:
-            for name in BROADCAST_SERVERS if mode == "broadcast" else ECHO_SERVERS:
-                if name in args.servers:
-                    profile = (
-                        f"{args.profile}.{mode}" if args.profile and name == "switchboard" else None
-                    )
-                    servers[name, mode] = ServerProcess(name, mode, args.loop, profile)
+        for name, mode in sorted(needed):
+            profile = f"{args.profile}.{mode}" if args.profile and name == "switchboard" else None
+            servers[name, mode] = ServerProcess(name, mode, args.loop, profile)
         samples = uvloop.run(run_rounds(args, servers))
     finally:
         for server in servers.values():
@@ -563,9 +897,10 @@ def main(argv: list[str] | None = None) -> int:
     lines, summary = summarize(samples, args)
     v = summary["versions"]
     print(
-        f"\nSwitchboard {v['switchboard-ws']} vs websockets {v['websockets']}, aiohttp "
-        f"{v['aiohttp']}, picows {v['picows']}; Python {v['python']}, servers on {args.loop}, "
-        f"{os.cpu_count()} CPUs\nmedian of {args.rounds} round(s) x {args.duration} s "
+        f"\nSwitchboard {v['switchboard-ws']} vs picows {v['picows']}, aiohttp {v['aiohttp']}, "
+        f"Node {v['node']} ws {v['ws']}, websockets {v['websockets']}; Python {v['python']}, "
+        f"Python servers on {args.loop}, {os.cpu_count()} CPUs\n"
+        f"median of {args.rounds} round(s) x {args.duration} s "
         "(± half the min-max spread across rounds)\n"
     )
     print("\n".join(lines))

@@ -2,12 +2,15 @@
 
     python bench/servers.py NAME MODE LOOP
 
-NAME is switchboard, websockets, aiohttp or picows; MODE is echo or broadcast; LOOP
-is uvloop or asyncio. The server listens on 127.0.0.1 on a free port, prints
+NAME is switchboard, websockets, aiohttp or picows; MODE is echo, deflate or
+broadcast; LOOP is uvloop or asyncio (bench/node/ws_server.js is Node's ``ws`` with
+the same contract). The server listens on 127.0.0.1 on a free port, prints
 ``PORT <n>`` when ready, and exits when stdin closes (so it never outlives
 run.py, even if run.py is killed) or on SIGTERM.
 
-All servers run without compression and without a message size limit.
+All servers run without a message size limit. Echo and broadcast mode run without
+compression; deflate mode is echo with permessage-deflate on, with the library's
+default settings for it (picows has no permessage-deflate, aiohttp no broadcast).
 
 Broadcast mode: every connection is a receiver until it sends the text "go"; that
 connection becomes the controller (it is removed from the receivers) and each "go"
@@ -60,7 +63,7 @@ def handler(
         finally:
             receivers.discard(ws)
 
-    return echo if mode == "echo" else fanout
+    return fanout if mode == "broadcast" else echo
 
 
 async def switchboard_server(mode: str) -> int:
@@ -68,8 +71,14 @@ async def switchboard_server(mode: str) -> int:
     from switchboard import Group, broadcast
 
     limits = switchboard.Limits(max_message_size=None, max_frame_size=None)
+    compression = switchboard.DeflateOptions() if mode == "deflate" else None
     server = await switchboard.serve(
-        handler(mode, broadcast, Group()), HOST, 0, compression=None, limits=limits, backlog=2048
+        handler(mode, broadcast, Group()),
+        HOST,
+        0,
+        compression=compression,
+        limits=limits,
+        backlog=2048,
     )
     return server.port
 
@@ -77,8 +86,14 @@ async def switchboard_server(mode: str) -> int:
 async def websockets_server(mode: str) -> int:
     from websockets.asyncio.server import broadcast, serve
 
+    compression = "deflate" if mode == "deflate" else None
     server = await serve(
-        handler(mode, broadcast, set()), HOST, 0, compression=None, max_size=None, backlog=2048
+        handler(mode, broadcast, set()),
+        HOST,
+        0,
+        compression=compression,
+        max_size=None,
+        backlog=2048,
     )
     return int(server.sockets[0].getsockname()[1])
 
@@ -108,14 +123,16 @@ async def aiohttp_echo_server(**options: Any) -> int:
 
 
 async def aiohttp_server(mode: str) -> int:
-    if mode != "echo":
-        raise SystemExit("aiohttp: only echo mode (it has no synchronous broadcast)")
-    return await aiohttp_echo_server(compress=False, max_msg_size=0)
+    if mode == "broadcast":
+        raise SystemExit("aiohttp: no broadcast mode (it has no synchronous broadcast)")
+    return await aiohttp_echo_server(compress=mode == "deflate", max_msg_size=0)
 
 
 async def picows_server(mode: str) -> int:
     from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_create_server
 
+    if mode == "deflate":
+        raise SystemExit("picows: no deflate mode (it has no permessage-deflate)")
     receivers: set[WSTransport] = set()
 
     class Echo(WSListener):  # type: ignore[misc]
