@@ -53,6 +53,7 @@ from .rooms import LocalRoom, RoomOptions
 from .session import Hello, Identity, Session
 
 if TYPE_CHECKING:
+    from ..server.asgi import ASGIApp
     from ..server.routing import Router
 
 __all__ = ["Hub", "Emitter", "PresenceEntry"]
@@ -326,6 +327,23 @@ class Hub:
         router.add_health(self.health)
         router.add_startup(self.start)
         router.add_shutdown(self.close)
+
+    def asgi(self, **options: Any) -> ASGIApp:
+        """The hub as an ASGI 3 application, for uvicorn or a FastAPI/Starlette mount::
+
+            app = hub.asgi()                 # uvicorn module:app
+            api.mount("/rt", hub.asgi())     # clients connect to ws://host/rt/
+
+        Its WebSocket is at the mount's root, its browser client at ``client.js``.
+        Lifespan events start and close it; a mounted app gets none from Starlette,
+        so the first connection starts it (call :meth:`close` from the app's own
+        lifespan). ``options``: see :class:`~switchboard.server.asgi.ASGIApp`.
+        """
+        from ..server.routing import Router
+
+        router = Router()
+        self.mount(router, "")
+        return router.asgi(**options)
 
     async def start(self) -> None:
         """Start the broker and the heartbeat; the first connection does it if needed."""

@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import unquote
 
 from ..protocol.errors import HandshakeRejected, InvalidHTTP
@@ -22,6 +22,9 @@ from ..protocol.http11 import Request, Response
 from ..websocket import WebSocket
 from .responses import HTTPError, error_response, to_response
 from .static import StaticFiles
+
+if TYPE_CHECKING:
+    from .asgi import ASGIApp
 
 __all__ = ["Router", "HTTPHandler", "WebSocketHandler", "WebSocketRoute", "Mountable"]
 
@@ -208,6 +211,18 @@ class Router:
         if prefix and not prefix.startswith("/"):
             raise ValueError(f"mount prefix must start with '/': {prefix!r}")
         app.mount(self, prefix)
+
+    def asgi(self, **options: Any) -> ASGIApp:
+        """This router as an ASGI 3 application, for uvicorn or a FastAPI mount::
+
+            app = router.asgi()              # uvicorn module:app
+
+        Lifespan events run the startup and shutdown hooks. ``options``: see
+        :class:`~switchboard.server.asgi.ASGIApp`.
+        """
+        from .asgi import ASGIApp  # it imports this module
+
+        return ASGIApp(self, **options)
 
     def add_metrics(self, source: Callable[[], str]) -> None:
         """Add ``source()``, Prometheus exposition text, to the server's ``/metrics``."""

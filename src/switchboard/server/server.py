@@ -58,6 +58,25 @@ def _shown(value: str) -> str:
     return handshake._show(value)
 
 
+def check_origin(origins: Sequence[str | None] | None, request: Request) -> None:
+    """Refuse the handshake (403) from an origin that is not allowed.
+
+    With ``origins=None`` a request carrying an Origin must come from the same
+    host and port (its Host header); requests without one (non-browser clients)
+    pass. Otherwise the Origin must be listed (``"*"``: any; ``None``: absent).
+    """
+    origin = request.headers.get("Origin")
+    if origins is None:
+        host = request.headers.get("Host", "")
+        if origin is not None and not _same_origin(origin, host):
+            raise HandshakeRejected(
+                f"cross-origin WebSocket refused: Origin {_shown(origin)} is not "
+                f"{_shown(host)}; allow it with serve(origins=[...])"
+            )
+    elif "*" not in origins and origin not in origins:
+        raise HandshakeRejected(f"origin not allowed: {_shown(str(origin))}")
+
+
 class Server:
     """A running server; :func:`serve` creates it.
 
@@ -167,22 +186,9 @@ class Server:
         return Response(200, headers=Headers({"Content-Type": CONTENT_TYPE}), body=text.encode())
 
     def check_origin(self, request: Request) -> None:
-        """Refuse the handshake (403) from an origin that is not allowed.
-
-        With ``origins=None`` a request carrying an Origin must come from the same
-        host and port (its Host header); requests without one (non-browser clients)
-        pass. Otherwise the Origin must be listed (``"*"``: any; ``None``: absent).
-        """
-        origin = request.headers.get("Origin")
-        if self.origins is None:
-            host = request.headers.get("Host", "")
-            if origin is not None and not _same_origin(origin, host):
-                raise HandshakeRejected(
-                    f"cross-origin WebSocket refused: Origin {_shown(origin)} is not "
-                    f"{_shown(host)}; allow it with serve(origins=[...])"
-                )
-        elif "*" not in self.origins and origin not in self.origins:
-            raise HandshakeRejected(f"origin not allowed: {_shown(str(origin))}")
+        """Refuse the handshake (403) from an origin that is not allowed (see
+        :func:`check_origin`)."""
+        check_origin(self.origins, request)
 
     def choose_subprotocol(self, request: Request, route: WebSocketRoute) -> str | None:
         offered = handshake.parse_subprotocols(request)
