@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, get_type_hints
 
-from ..broadcast import Group, broadcast
+from ..broadcast import broadcast
 from ..protocol.errors import ConnectionClosed
 from ..websocket import Data, WebSocket
 from . import wire
@@ -49,7 +49,7 @@ from .errors import HubError, Unavailable
 from .metrics import HubMetrics
 from .payloads import to_json_value, validator
 from .ratelimit import Rate
-from .rooms import LocalRoom, RoomOptions
+from .rooms import LocalRoom, Members, RoomOptions, send_to
 from .session import Hello, Identity, Session
 
 if TYPE_CHECKING:
@@ -190,7 +190,7 @@ class Hub:
         self._authorize_join: JoinHook | None = None
         self._sessions: dict[str, Session] = {}
         self._users: dict[str, list[Session]] = {}  # a list: most users have one
-        self._all = Group()
+        self._all = Members()
         self._local: dict[str, LocalRoom] = {}
         self._local_counts: dict[tuple[str, str], int] = {}  # (room, user) -> connections here
         self._grace: dict[tuple[str, str], asyncio.TimerHandle] = {}
@@ -422,13 +422,7 @@ class Hub:
             return None
         assert ws.request is not None
         try:
-            result = (
-                self._on_connect(Hello(ws.request, hello.get("auth"))) if self._on_connect else None
-            )
-            if inspect.isawaitable(result):
-                result = await result
-            if result is not None and not isinstance(result, Identity):
-                raise TypeError(f"on_connect must return an Identity or None, not {result!r}")
+            result = await self._identify(Hello(ws.request, hello.get("auth")))
         except HubError as exc:  # Unauthorized, Rejected: the application's words
             self.metrics.refused += 1
             await ws.close(wire.CLOSE_UNAUTHORIZED, _reason(f"unauthorized: {exc.message}"))
@@ -439,7 +433,11 @@ class Hub:
             return None
         if ws.state.name != "OPEN":
             return None
-        session, rooms, resumed = await self._session_for(ws, result, hello.get("session"))
+        session, rooms, resumed = await self._session_for(
+            lambda sid, token, user: Session(self, ws, sid, token, user),
+            result,
+            hello.get("session"),
+        )
         for name in result.rooms if result is not None else ():
             if name not in rooms:
                 rooms.append(name)
@@ -469,10 +467,23 @@ class Hub:
                 session._send_frame(wire.dumps({"t": "left", "room": name}))
         return session
 
+    async def _identify(self, hello: Hello) -> Identity | None:
+        """``on_connect``'s verdict on a client (raising what it raises)."""
+        result = self._on_connect(hello) if self._on_connect else None
+        if inspect.isawaitable(result):
+            result = await result
+        if result is not None and not isinstance(result, Identity):
+            raise TypeError(f"on_connect must return an Identity or None, not {result!r}")
+        return result
+
     async def _session_for(
-        self, ws: WebSocket, identity: Identity | None, resume: Any
+        self,
+        make: Callable[[str, str, Identity], Session],
+        identity: Identity | None,
+        resume: Any,
     ) -> tuple[Session, list[str], bool]:
-        """A new session, or the one the client asks to resume, with its rooms."""
+        """A new session (``make(id, token, user)``: of the client's wire), or the one
+        the client asks to resume, with its rooms."""
         rooms: list[str] | None = None
         sid = token = None
         if isinstance(resume, dict):
@@ -493,11 +504,11 @@ class Hub:
                     self.metrics.resumed += 1
         if sid is None or token is None:
             sid, token = f"s-{secrets.token_urlsafe(12)}", secrets.token_urlsafe(18)
-        session = Session(self, ws, sid, token, identity or Identity(sid))
+        session = make(sid, token, identity or Identity(sid))
         self._sessions[sid] = session
         mine = self._users.setdefault(session.user.id, [])
         mine.append(session)
-        self._all.add(ws)
+        self._all.add(session)
         # Without the broker the session still works here; the broker subscribes
         # these channels when it is back.
         with contextlib.suppress(Unavailable):
@@ -520,7 +531,7 @@ class Hub:
                 del self._users[session.user.id]
                 self._spawn(self._broker_call(self.broker.unsubscribe(f"user:{session.user.id}")))
         self._spawn(self._broker_call(self.broker.unsubscribe(f"session:{session.id}")))
-        self._all.discard(session.ws)
+        self._all.discard(session)
         session._closed()
         rooms = list(session.rooms)
         for name in rooms:
@@ -721,7 +732,7 @@ class Hub:
                 self.metrics.recoveries[outcome] += 1
         else:
             session._send_frame(wire.dumps({"t": "joined", **info}))
-        room.group.add(session.ws)
+        room.group.add(session)
         if room.options.presence:
             await self._presence_add(name, session)
             session._send_frame(await self._presence_state(name))
@@ -762,7 +773,7 @@ class Hub:
             return
         room.sessions.pop(session.id, None)
         room.recovering.pop(session.id, None)
-        room.group.discard(session.ws)
+        room.group.discard(session)
         if not room.sessions:
             del self._local[name]
             await self._broker_call(self.broker.unsubscribe(f"room:{name}"))
@@ -774,28 +785,21 @@ class Hub:
     def _deliver(self, channel: str, frame: str, skip: str | None, offset: int) -> None:
         """The broker hands a publication to this node's members of ``channel``."""
         kind, _, name = channel.partition(":")
-        skip_ws = None
         if kind == "room":
             room = self._local.get(name)
             if room is None:
                 return
-            if skip is not None:
-                skipped = room.sessions.get(skip)
-                skip_ws = None if skipped is None else skipped.ws
-            sent = broadcast(room.group, frame, skip=skip_ws)
+            sent = room.group.send(frame, None if skip is None else room.sessions.get(skip))
             if offset and room.recovering:
                 for buffered in room.recovering.values():
                     buffered.append((offset, frame))
         elif kind == "all":
-            if skip is not None:
-                skipped = self._sessions.get(skip)
-                skip_ws = None if skipped is None else skipped.ws
-            sent = broadcast(self._all, frame, skip=skip_ws)
+            sent = self._all.send(frame, None if skip is None else self._sessions.get(skip))
         elif kind == "user":
-            sent = broadcast([s.ws for s in self._users.get(name, ()) if s.id != skip], frame)
+            sent = send_to([s for s in self._users.get(name, ()) if s.id != skip], frame)
         elif kind == "session":
             target = self._sessions.get(name)
-            sent = 0 if target is None else broadcast((target.ws,), frame)
+            sent = 0 if target is None else send_to((target,), frame)
         else:
             logger.warning("publication on unknown channel %r dropped", channel)
             return
@@ -847,7 +851,7 @@ class Hub:
             for name, room in list(self._local.items()):
                 if room.options.presence:
                     frame = await self._presence_frame(name)
-                    self.metrics.deliveries += broadcast(room.group, frame)
+                    self.metrics.deliveries += room.group.send(frame)
         except Unavailable:
             pass  # lost again: the next reconnection resyncs
 
@@ -913,7 +917,7 @@ class Hub:
         close the silent, forget what expired."""
         now = self._loop.time()
         self._ticker = self._loop.call_later(self.heartbeat, self._tick)
-        broadcast(self._all, wire.PING)
+        broadcast(self._all.group, wire.PING)  # other wires have their own heartbeat
         deadline = now - self.heartbeat - self.heartbeat_timeout
         for session in list(self._sessions.values()):
             if session.last_seen < deadline:

@@ -7,16 +7,17 @@ all, or a function of the room's name (``"chat:" rooms keep 500 messages``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..broadcast import Group
+from ..broadcast import Group, broadcast
 from .brokers.base import HistoryPolicy
 
 if TYPE_CHECKING:
     from .session import Session
 
-__all__ = ["RoomOptions", "LocalRoom"]
+__all__ = ["RoomOptions", "LocalRoom", "Members", "send_to"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,16 +46,62 @@ class RoomOptions:
         return HistoryPolicy(self.history_size, self.history_ttl) if self.history_size else None
 
 
+class Members:
+    """Sessions to send publications to. Native sessions' connections are in a
+    :class:`Group` (a frame is built once and written in one C loop); sessions of
+    another wire (Socket.IO) are "relayed": each gets the native frame through
+    ``_send_frame``, whose wire encoder builds its own frame once per publication."""
+
+    __slots__ = ("group", "relayed")
+
+    def __init__(self) -> None:
+        self.group = Group()
+        self.relayed: dict[Session, None] = {}  # insertion-ordered set
+
+    def add(self, session: Session) -> None:
+        if session._relayed:
+            self.relayed[session] = None
+        else:
+            self.group.add(session.ws)
+
+    def discard(self, session: Session) -> None:
+        if session._relayed:
+            self.relayed.pop(session, None)
+        else:
+            self.group.discard(session.ws)
+
+    def send(self, frame: str, skip: Session | None = None) -> int:
+        """Send ``frame`` to every member but ``skip``; how many it reached."""
+        sent = broadcast(self.group, frame, skip=None if skip is None else skip.ws)
+        if self.relayed:
+            for session in list(self.relayed):  # a send may close a slow one
+                if session is not skip and session._send_frame(frame):
+                    sent += 1
+        return sent
+
+
+def send_to(sessions: Iterable[Session], frame: str) -> int:
+    """Send ``frame`` to a few sessions of any wire; how many it reached."""
+    native = []
+    sent = 0
+    for session in sessions:
+        if session._relayed:
+            sent += session._send_frame(frame)
+        else:
+            native.append(session.ws)
+    return sent + (broadcast(native, frame) if native else 0)
+
+
 class LocalRoom:
-    """This node's members of one room: their connections in a :class:`Group` (so an
-    emit is framed once and written in one C loop), and the members still catching
-    up on missed publications, whose live frames wait until they are done."""
+    """This node's members of one room (:class:`Members`: an emit is framed once per
+    wire), and the members still catching up on missed publications, whose live
+    frames wait until they are done."""
 
     __slots__ = ("name", "options", "group", "sessions", "recovering")
 
     def __init__(self, name: str, options: RoomOptions) -> None:
         self.name = name
         self.options = options
-        self.group = Group()
+        self.group = Members()
         self.sessions: dict[str, Session] = {}
         self.recovering: dict[str, list[tuple[int, str]]] = {}

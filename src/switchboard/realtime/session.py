@@ -14,7 +14,7 @@ from asyncio.tasks import _enter_task, _leave_task  # see Session._start
 from collections import deque
 from collections.abc import Coroutine, Generator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..protocol.connection import State
 from ..protocol.http11 import Request
@@ -55,6 +55,10 @@ class Hello:
 
 class Session:
     """One connected client. Do not create it: the hub passes it to handlers."""
+
+    # False: its connection is in the rooms' Groups, it gets native frames as they
+    # are. True (another wire, Socket.IO): each frame goes through _send_frame.
+    _relayed: ClassVar[bool] = False
 
     __slots__ = (
         "id",
