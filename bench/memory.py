@@ -1,26 +1,29 @@
 """Server memory per connection, and after the connections close: Switchboard vs
-websockets and aiohttp, with and without permessage-deflate.
+picows, aiohttp, Node's ws and websockets, with and without permessage-deflate.
 
     .venv/bin/python bench/memory.py [--connections 10000] [--rounds 3] [--settle 6]
 
-Each server runs in its own process, a fresh one for each compression setting, on
-the stock asyncio loop with its library's defaults, except: no keepalive pings
-(``ping_interval=None``, aiohttp's default) and no connection limit. This process is
-the load generator. Each round opens ``--connections`` connections (a browser's
-offer when compressing: ``permessage-deflate; client_max_window_bits``), sends one
-500-byte JSON text message on each and reads its echo (above Switchboard's 128-byte
-threshold, so compressed both ways), reads the server's RSS with all of them open,
-closes them all (a close frame, then the server's close frame and end of file),
-waits ``--settle`` seconds and reads the RSS again. The baseline is the RSS after one
+Each server runs in its own process, a fresh one for each compression setting (picows
+has no permessage-deflate), all started at once and measured in turn, the order
+rotated each round. The Python ones run on the stock asyncio loop with their
+library's defaults, except: no keepalive pings (``ping_interval=None``, aiohttp's and
+picows' default; Node's ws sends none) and no connection limit. This process is the
+load generator. Each round opens ``--connections`` connections to one server (a
+browser's offer when compressing: ``permessage-deflate; client_max_window_bits``),
+sends one 500-byte JSON text message on each and reads its echo (above Switchboard's
+128-byte threshold, so compressed both ways; under Node's ws's 1 KiB threshold, so
+ws answers it uncompressed), reads the server's RSS with all of them open, closes
+them all (a close frame, then the server's close frame and end of file), waits
+``--settle`` seconds and reads the RSS again. The baseline is the RSS after one
 warm-up connection. RSS comes from /proc, so this runs on Linux only.
 
 Reported per round: KiB of RSS per open connection, (open - baseline) / N, and MiB
 of RSS after they all closed. The last line of output is one JSON object with every
 sample, for machines. See docs/performance.md ("Memory") for results.
 
-Run as ``bench/memory.py --serve NAME on|off``, it is one of the servers: it prints
-``PORT <n>`` when ready and exits when its stdin closes (so it never outlives the
-load generator) or on SIGTERM.
+Run as ``bench/memory.py --serve NAME on|off``, it is one of the Python servers: it
+prints ``PORT <n>`` when ready and exits when its stdin closes (so it never outlives
+the load generator) or on SIGTERM. Node's is ``bench/node/ws_server.js echo|deflate``.
 """
 
 from __future__ import annotations
@@ -28,27 +31,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
 import hashlib
 import json
 import os
 import platform
 import select
-import signal
+import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import zlib
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from servers import HOST, aiohttp_echo_server, raise_fd_limit
+from servers import HOST, aiohttp_echo_server, picows_server, raise_fd_limit, serve_until_stopped
 
 HERE = Path(__file__).resolve().parent
-SERVERS = ["switchboard", "websockets", "aiohttp"]
+SERVERS = ["switchboard", "picows", "aiohttp", "node-ws", "websockets"]
+NO_DEFLATE = {"picows"}  # servers without permessage-deflate
 TIMEOUT = 60.0  # seconds for any one step of a round (all handshakes, all closes)
 CONCURRENCY = 100  # handshakes in flight at once: under every server's listen backlog
 MESSAGE = json.dumps(
@@ -99,21 +101,16 @@ async def aiohttp_server(compress: bool) -> int:
     return await aiohttp_echo_server(compress=compress)
 
 
-async def serve(name: str, compress: bool) -> None:
-    loop = asyncio.get_running_loop()
-    stop = loop.create_future()
-    loop.add_signal_handler(signal.SIGTERM, stop.cancel)
+async def picows_echo_server(compress: bool) -> int:
+    return await picows_server("echo")
 
-    def watch_stdin() -> None:  # exit when the load generator goes away
-        sys.stdin.buffer.read()
-        loop.call_soon_threadsafe(lambda: stop.done() or stop.cancel())
 
-    threading.Thread(target=watch_stdin, daemon=True).start()
-    starters = {"switchboard": switchboard_server, "websockets": websockets_server}
-    port = await starters.get(name, aiohttp_server)(compress)
-    print(f"PORT {port}", flush=True)
-    with contextlib.suppress(asyncio.CancelledError):
-        await stop
+STARTERS = {
+    "switchboard": switchboard_server,
+    "picows": picows_echo_server,
+    "aiohttp": aiohttp_server,
+    "websockets": websockets_server,
+}
 
 
 class ServerProcess:
@@ -122,8 +119,15 @@ class ServerProcess:
     def __init__(self, name: str, compress: bool) -> None:
         self.name = name
         self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
+        if name == "node-ws":
+            node = shutil.which("node")
+            if node is None or not (HERE / "node" / "node_modules" / "ws").is_dir():
+                raise SystemExit("node-ws needs node and `npm ci` in bench/node (./dev bench)")
+            command = [node, str(HERE / "node" / "ws_server.js"), "deflate" if compress else "echo"]
+        else:
+            command = [sys.executable, __file__, "--serve", name, "on" if compress else "off"]
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", name, "on" if compress else "off"],
+            command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.stderr,
@@ -277,25 +281,17 @@ async def close_all(connections: list[Connection]) -> None:
 # --- Measurement --------------------------------------------------------------
 
 
-async def measure(name: str, compress: bool, n: int, rounds: int, settle: float) -> dict[str, Any]:
-    server = ServerProcess(name, compress)
-    try:
-        await close_all(await open_all(server.port, compress, 1))  # warm-up: imports, caches
-        await asyncio.sleep(settle)
-        result: dict[str, Any] = {"baseline": server.rss(), "open": [], "closed": []}
-        for _ in range(rounds):
-            connections = await open_all(server.port, compress, n)
-            await asyncio.sleep(0.5)  # let the server finish its per-connection work
-            result["open"].append(server.rss())
-            await close_all(connections)
-            del connections
-            await asyncio.sleep(settle)
-            result["closed"].append(server.rss())
-        return result
-    finally:
-        errors = server.stop()
-        if errors.strip():
-            print(f"{name} stderr:\n{errors}", file=sys.stderr)
+async def measure_round(
+    server: ServerProcess, compress: bool, n: int, settle: float, result: dict[str, Any]
+) -> None:
+    """One round on one server: the RSS with ``n`` connections open, then closed."""
+    connections = await open_all(server.port, compress, n)
+    await asyncio.sleep(0.5)  # let the server finish its per-connection work
+    result["open"].append(server.rss())
+    await close_all(connections)
+    del connections
+    await asyncio.sleep(settle)
+    result["closed"].append(server.rss())
 
 
 def report(results: dict[str, dict[str, Any]], n: int, rounds: int, settle: float) -> None:
@@ -318,14 +314,38 @@ def report(results: dict[str, dict[str, Any]], n: int, rounds: int, settle: floa
 
 
 async def run(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    results = {}
-    for name in args.servers:
-        for compress in (False, True):
-            key = f"{name} {'deflate' if compress else 'plain'}"
-            print(f"measuring {key} ...", file=sys.stderr, flush=True)
-            start = time.monotonic()
-            results[key] = await measure(name, compress, args.connections, args.rounds, args.settle)
-            print(f"  done in {time.monotonic() - start:.0f} s", file=sys.stderr, flush=True)
+    """All the servers at once; each round measures each of them in turn, the order
+    rotated by one each round, so that a change on the machine lands on all alike."""
+    configs = [
+        (name, compress)
+        for name in args.servers
+        for compress in (False, True)
+        if not (compress and name in NO_DEFLATE)
+    ]
+    keys = [f"{name} {'deflate' if compress else 'plain'}" for name, compress in configs]
+    servers: dict[str, ServerProcess] = {}
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        for key, (name, compress) in zip(keys, configs, strict=True):
+            servers[key] = server = ServerProcess(name, compress)
+            await close_all(await open_all(server.port, compress, 1))  # imports, caches
+        await asyncio.sleep(args.settle)
+        for key, server in servers.items():
+            results[key] = {"baseline": server.rss(), "open": [], "closed": []}
+        for r in range(args.rounds):
+            for i in [*range(r % len(keys), len(keys)), *range(r % len(keys))]:
+                name, compress = configs[i]
+                print(f"round {r + 1}: {keys[i]} ...", file=sys.stderr, flush=True)
+                start = time.monotonic()
+                await measure_round(
+                    servers[keys[i]], compress, args.connections, args.settle, results[keys[i]]
+                )
+                print(f"  done in {time.monotonic() - start:.0f} s", file=sys.stderr, flush=True)
+    finally:
+        for key, server in servers.items():
+            errors = server.stop()
+            if errors.strip():
+                print(f"{key} stderr:\n{errors}", file=sys.stderr)
     return results
 
 
@@ -339,14 +359,25 @@ def main() -> None:
     parser.add_argument("--servers", nargs="+", choices=SERVERS, default=SERVERS)
     parser.add_argument("--serve", nargs=2, metavar=("NAME", "on|off"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    raise_fd_limit()
+    hard = raise_fd_limit()
     if args.serve:
         name, compress = args.serve
-        asyncio.run(serve(name, compress == "on"))
+        asyncio.run(serve_until_stopped(lambda: STARTERS[name](compress == "on")))
         return
+    if args.connections + 64 > hard:
+        raise SystemExit(
+            f"--connections {args.connections} needs more file descriptors than {hard}"
+        )
     results = asyncio.run(run(args))
     report(results, args.connections, args.rounds, args.settle)
-    versions = {n: version("switchboard-ws" if n == "switchboard" else n) for n in args.servers}
+    versions = {
+        n: version("switchboard-ws" if n == "switchboard" else n)
+        for n in args.servers
+        if n != "node-ws"
+    }
+    if "node-ws" in args.servers:
+        package = HERE / "node" / "node_modules" / "ws" / "package.json"
+        versions["node-ws"] = json.loads(package.read_text())["version"]
     print(
         json.dumps(
             {
