@@ -33,17 +33,16 @@ from ..protocol.events import Close, Fragment, Message
 from ..protocol.http11 import Headers, Request, Response
 from ..protocol.limits import Limits
 from ..websocket import WebSocket
+from .asgi_host import Receive, Send
 from .responses import error_response
 from .routing import Router
 from .server import check_origin
 
-__all__ = ["ASGIApp", "ASGITransport", "Scope", "Receive", "Send"]
+__all__ = ["ASGIApp", "ASGITransport"]
 
 logger = logging.getLogger("switchboard.asgi")
 
 Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 # The frames a WebSocket writes are its own, trusted: no limits on decoding them.
 _UNLIMITED = Limits(max_message_size=None, max_frame_size=None, max_fragments=None)

@@ -63,6 +63,7 @@ class HTTPConnection(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._started = 0.0  # when the current request arrived, for the access log
         self._discard: int | None = None  # closing: how many more bytes to read and drop
+        self._writable: asyncio.Future[None] | None = None  # set while writing is paused
 
     # -- asyncio.Protocol callbacks ---------------------------------------------
 
@@ -76,6 +77,7 @@ class HTTPConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_timer()
+        self.resume_writing()  # a response streaming out stops at its next write
         if self._hooking and self._task is not None:
             # Nobody is left to upgrade. (A plain handler, though, runs to the end:
             # stopping it halfway could leave its work half done.)
@@ -94,6 +96,14 @@ class HTTPConnection(asyncio.Protocol):
         if not self._busy:
             self._process()
 
+    def pause_writing(self) -> None:
+        self._writable = self._loop.create_future()
+
+    def resume_writing(self) -> None:
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+        self._writable = None
+
     def eof_received(self) -> bool | None:
         # Reading is paused while a request is handled, so this comes after its
         # response: nothing is left to answer.
@@ -107,6 +117,29 @@ class HTTPConnection(asyncio.Protocol):
             self._closing = True
         elif self.transport is not None:
             self.transport.close()
+
+    async def drain(self) -> None:
+        """Wait until the transport's buffer is below its limit (a streamed response)."""
+        if self._writable is not None:
+            await self._writable
+
+    def must_close(self, request: Request | None) -> bool:
+        """Whether the connection closes after the response to ``request``."""
+        return (
+            request is None  # unparsable: the stream cannot be resynchronized
+            or not request.keep_alive
+            or self._closing
+            or self.server.closing
+            or self._over_capacity
+        )
+
+    def finished(self, request: Request | None, status: int, size: int, close: bool) -> None:
+        """A response went out: log it, then close or wait for the next request."""
+        self._record(request, status, size)
+        if close:
+            self._linger()
+        else:
+            self._start_timer()
 
     # -- internals --------------------------------------------------------------
 
@@ -185,6 +218,8 @@ class HTTPConnection(asyncio.Protocol):
         if websocket:
             return self._handshake(request)
         self._stop_timer()
+        if server.asgi is not None and not server.routes(request):
+            return server.asgi.http(request, self)
         response = server.respond(request)
         if inspect.isawaitable(response):
             return self._send_later(request, response)
@@ -200,14 +235,7 @@ class HTTPConnection(asyncio.Protocol):
         """Write a response; close after it when the request, an error or shutdown asks."""
         transport = self.transport
         assert transport is not None
-        close = (
-            close
-            or request is None  # unparsable: the stream cannot be resynchronized
-            or not request.keep_alive
-            or self._closing
-            or self.server.closing
-            or self._over_capacity
-        )
+        close = close or self.must_close(request)
         headers = response.headers
         if close:
             option = headers.get("Connection")
@@ -231,11 +259,7 @@ class HTTPConnection(asyncio.Protocol):
             data = serialize_response(response)
             close = True
         transport.write(data)
-        self._record(request, response.status, len(response.body))
-        if close:
-            self._linger()
-        else:
-            self._start_timer()
+        self.finished(request, response.status, len(response.body), close)
 
     def _linger(self) -> None:
         """Close after the response without resetting the connection.

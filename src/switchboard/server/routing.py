@@ -289,6 +289,10 @@ class Router:
                     return endpoint, params
         return None
 
+    def routes(self, path: str) -> bool:
+        """Whether any route or static mount matches ``path`` (raw, without the query)."""
+        return self._find(path) is not None
+
     def websocket_route(self, request: Request) -> WebSocketRoute:
         """The WebSocket route for ``request``, its path parameters set on it.
 

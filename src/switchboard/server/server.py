@@ -16,6 +16,7 @@ from ..protocol.errors import ConnectionClosed, HandshakeRejected
 from ..protocol.http11 import Headers, Request, Response
 from ..protocol.limits import Limits
 from ..websocket import WebSocket
+from .asgi_host import ASGIApplication, ASGIHost
 from .forwarded import IPAddress, IPNetwork, TrustedProxies
 from .http import HTTPConnection
 from .memory import MemoryTrimmer
@@ -103,6 +104,7 @@ class Server:
         health_path: str | None,
         metrics_path: str | None,
         trusted_proxies: TrustedProxies,
+        asgi: ASGIHost | None,
     ) -> None:
         if isinstance(app, Router):
             self.router = app
@@ -121,6 +123,8 @@ class Server:
         self.max_connections = max_connections
         self.shutdown_timeout = shutdown_timeout
         self.trusted_proxies = trusted_proxies
+        #: The ASGI app answering the HTTP requests no route matches, if any.
+        self.asgi = asgi
         self.metrics = Metrics()
         #: Gives freed memory back to the system after many connections closed.
         self.memory = MemoryTrimmer()
@@ -160,6 +164,10 @@ class Server:
         """Keep ``task`` until done; shutdown waits for it, then cancels it."""
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def routes(self, request: Request) -> bool:
+        """Whether the server's own routes (health, metrics, the router's) match."""
+        return request.path in self._builtin_paths or self.router.routes(request.path)
 
     def respond(self, request: Request) -> Response | Awaitable[Response]:
         """The answer to a plain HTTP request: health, metrics, else the router's."""
@@ -251,6 +259,8 @@ class Server:
         )
         self._port = int(self._server.sockets[0].getsockname()[1])
         try:
+            if self.asgi is not None:
+                await self.asgi.startup()
             for hook in self.router.startup_hooks:
                 await hook()
         except BaseException:
@@ -310,6 +320,8 @@ class Server:
                 await hook()
             except Exception:
                 logger.exception("shutdown hook %r failed", hook)
+        if self.asgi is not None:
+            await self.asgi.shutdown()
 
     def _pending(self) -> set[asyncio.Future[None]]:
         return self._tasks | {conn.done for conn in self._http}
@@ -363,6 +375,9 @@ class serve:
       ``ssl``: an :class:`ssl.SSLContext` for wss:// and https:// (see
       :func:`tls_context`); ``health_path`` (``"/healthz"``) and ``metrics_path``
       (``"/metrics"``), ``None`` to disable.
+    * ASGI: ``asgi``, an ASGI 3 app (FastAPI, Starlette...) answering every plain
+      HTTP request that no route matches, its lifespan run around the server;
+      ``root_path`` for its scopes (see :mod:`switchboard.server.asgi_host`).
     * Behind a reverse proxy: ``trusted_proxies``, the proxies' IP addresses and
       networks (``["127.0.0.1", "10.0.0.0/8"]``; default none). From those,
       ``X-Forwarded-For`` and ``Forwarded`` are believed, read right to left, and
@@ -404,6 +419,8 @@ class serve:
         backlog: int = 1024,
         reuse_port: bool | None = None,
         trusted_proxies: Iterable[str | IPAddress | IPNetwork] = (),
+        asgi: ASGIApplication | None = None,
+        root_path: str = "",
     ) -> None:
         self._app = app
         self._host = host
@@ -430,6 +447,7 @@ class serve:
             health_path=health_path,
             metrics_path=metrics_path,
             trusted_proxies=TrustedProxies(trusted_proxies),  # ValueError now, not at start
+            asgi=None if asgi is None else ASGIHost(asgi, root_path=root_path),
         )
         self._create_kwargs: dict[str, Any] = dict(ssl=ssl, backlog=backlog, reuse_port=reuse_port)
         self._server: Server | None = None

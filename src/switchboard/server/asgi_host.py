@@ -1,0 +1,264 @@
+"""An ASGI application inside Switchboard: ``serve(router, asgi=app)``.
+
+Every plain HTTP request the router does not route goes to the ASGI app (FastAPI,
+Starlette, Django...), on the same port as the router's routes, WebSockets and
+hub, which stay native. The app's lifespan runs around the server: startup before
+it accepts connections (a failed startup stops ``serve()``), shutdown after its
+connections closed. WebSocket upgrades the router does not route get 404, as
+without an app: the app's own WebSocket routes are not served.
+
+The request body is read whole by Switchboard's parser (within
+``limits.max_body_size``) before the app is called; the response streams out as
+the app sends it, with ``Content-Length`` or chunked, and HTTP/1.1 keep-alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from ..protocol.http11 import Headers, Request, Response, serialize_response
+from .responses import error_response, http_date
+
+if TYPE_CHECKING:
+    from .http import HTTPConnection
+
+__all__ = ["ASGIHost", "ASGIApplication", "LifespanFailed"]
+
+logger = logging.getLogger("switchboard.asgi")
+
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApplication = Callable[[MutableMapping[str, Any], Receive, Send], Awaitable[None]]
+"""An ASGI 3 application: ``await app(scope, receive, send)``."""
+
+_ASGI = {"version": "3.0", "spec_version": "2.3"}
+_BODY_CHUNK = 64 * 1024  # the request body goes to the app in pieces of this size
+
+
+class LifespanFailed(RuntimeError):
+    """The ASGI app's lifespan startup failed (``lifespan.startup.failed``)."""
+
+
+class ASGIHost:
+    """Runs ``app`` for the server: its lifespan, and the requests given to it.
+
+    ``root_path``: the prefix a proxy in front strips (as uvicorn's
+    ``--root-path``): it goes into every scope's ``root_path`` and before its
+    ``path``.
+    """
+
+    def __init__(self, app: ASGIApplication, *, root_path: str = "") -> None:
+        if not callable(app):
+            raise TypeError(f"asgi must be an ASGI application, not {app!r}")
+        if root_path and (not root_path.startswith("/") or root_path.endswith("/")):
+            raise ValueError(f"root_path must start with '/' and not end with one: {root_path!r}")
+        self.app = app
+        self.root_path = root_path
+        #: The lifespan state, copied into every request's scope.
+        self.state: dict[str, Any] = {}
+        self._inbox: asyncio.Queue[Message] = asyncio.Queue()
+        self._replies: asyncio.Queue[Message] = asyncio.Queue()
+        self._lifespan: asyncio.Task[None] | None = None
+
+    # -- lifespan -------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        """Run the app's lifespan startup. Raises :class:`LifespanFailed` when the app
+        reports it failed; an app without lifespan support is served without."""
+        self._lifespan = asyncio.ensure_future(self._run_lifespan())
+        await self._inbox.put({"type": "lifespan.startup"})
+        reply = await self._replies.get()
+        if reply["type"] == "lifespan.startup.failed":
+            raise LifespanFailed(f"ASGI lifespan startup failed: {reply.get('message', '')}")
+        if reply["type"] != "lifespan.startup.complete":
+            logger.info("the ASGI app does not support lifespan: served without it")
+            self._lifespan = None
+
+    async def shutdown(self) -> None:
+        """Run the app's lifespan shutdown (a failure is logged)."""
+        task, self._lifespan = self._lifespan, None
+        if task is None:
+            return
+        await self._inbox.put({"type": "lifespan.shutdown"})
+        reply = await self._replies.get()
+        if reply["type"] != "lifespan.shutdown.complete":
+            logger.error("ASGI lifespan shutdown failed: %s", reply.get("message", reply["type"]))
+        await asyncio.wait([task], timeout=10)
+
+    async def _run_lifespan(self) -> None:
+        scope = {"type": "lifespan", "asgi": _ASGI, "state": self.state}
+        try:
+            await self.app(scope, self._inbox.get, self._replies.put)
+        except Exception as exc:  # no lifespan support, or startup raised without saying
+            self._replies.put_nowait({"type": "lifespan.error", "message": repr(exc)})
+        else:
+            self._replies.put_nowait({"type": "lifespan.ended"})
+
+    # -- HTTP -------------------------------------------------------------------------
+
+    async def http(self, request: Request, conn: HTTPConnection) -> None:
+        """Answer ``request`` on ``conn`` with the app's response."""
+        transport = conn.transport
+        assert transport is not None
+        peer = transport.get_extra_info("peername")
+        port = peer[1] if isinstance(peer, tuple) else 0
+        sock = transport.get_extra_info("sockname")
+        path = request.path
+        headers = [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in request.headers.items()
+        ]
+        scope: dict[str, Any] = {
+            "type": "http",
+            "asgi": _ASGI,
+            "http_version": request.version[5:],
+            "method": request.method,
+            "scheme": "http" if transport.get_extra_info("sslcontext") is None else "https",
+            "path": self.root_path + unquote(path),
+            "raw_path": (self.root_path + path).encode("latin-1"),
+            "query_string": request.query.encode("latin-1"),
+            "root_path": self.root_path,
+            "headers": headers,
+            "client": None if request.client_address is None else (request.client_address, port),
+            "server": tuple(sock[:2]) if isinstance(sock, tuple) else None,
+            "state": dict(self.state),
+        }
+        exchange = _Exchange(request, conn)
+        try:
+            await self.app(scope, exchange.receive, exchange.send)
+        except Exception:
+            logger.exception("ASGI app failed: %s %s", request.method, request.target)
+            exchange.fail()
+            return
+        if not exchange.started:
+            logger.error("ASGI app sent no response: %s %s", request.method, request.target)
+            exchange.fail()
+        elif not exchange.done:
+            exchange.finish(b"")
+
+
+class _Exchange:
+    """One request and its response between an HTTP connection and the app."""
+
+    def __init__(self, request: Request, conn: HTTPConnection) -> None:
+        self.request = request
+        self.conn = conn
+        self.body = memoryview(request.body)
+        self.started = False  # http.response.start received
+        self.done = False  # the response is complete
+        self.status = 0
+        self.headers = Headers()
+        self.chunked = False
+        self.close = conn.must_close(request)
+        self.size = 0
+        self._head_sent = False
+        self._body_given = False  # receive() gave the whole request body
+        self._held = bytearray()  # HTTP/1.0 without Content-Length: sent whole at the end
+        self._over = asyncio.get_running_loop().create_future()  # response done or client gone
+
+    async def receive(self) -> Message:
+        if not self._body_given:
+            piece, self.body = self.body[:_BODY_CHUNK], self.body[_BODY_CHUNK:]
+            self._body_given = not self.body
+            return {"type": "http.request", "body": bytes(piece), "more_body": bool(self.body)}
+        await self._over  # nothing more comes: wait for the end, as servers do
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        transport = self.conn.transport
+        if transport is None or transport.is_closing():
+            self._end()
+            raise OSError("the client closed the connection")
+        if kind == "http.response.start":
+            if self.started:
+                raise RuntimeError("http.response.start sent twice")
+            self.started = True
+            self.status = int(message["status"])
+            for name, value in message.get("headers", ()):
+                self.headers.add(bytes(name).decode("latin-1"), bytes(value).decode("latin-1"))
+        elif kind == "http.response.body":
+            if not self.started or self.done:
+                when = "after the end" if self.done else "before http.response.start"
+                raise RuntimeError(f"http.response.body {when}")
+            body = bytes(message.get("body", b""))
+            if message.get("more_body", False):
+                self._write(body, last=False)
+                await self.conn.drain()
+            else:
+                self.finish(body)
+        else:
+            raise RuntimeError(f"unexpected ASGI message {kind!r}")
+
+    def _write(self, body: bytes, *, last: bool) -> None:
+        transport = self.conn.transport
+        assert transport is not None
+        headers = self.headers
+        if not self._head_sent:
+            if "Content-Length" not in headers:
+                if last:
+                    body = bytes(self._held) + body
+                    headers["Content-Length"] = str(len(body))
+                elif self.request.version == "HTTP/1.1":
+                    self.chunked = True
+                    headers["Transfer-Encoding"] = "chunked"
+                else:  # HTTP/1.0 has no chunks: hold the body to send it with its length
+                    self._held += body
+                    return
+            self._head_sent = True
+            transport.write(self._head())
+        if self.request.method == "HEAD":
+            return
+        self.size += len(body)
+        if self.chunked:
+            if body:
+                transport.write(b"%x\r\n%s\r\n" % (len(body), body))
+            if last:
+                transport.write(b"0\r\n\r\n")
+        elif body:
+            transport.write(body)
+
+    def _head(self) -> bytes:
+        headers = self.headers
+        if self.close:
+            headers["Connection"] = "close"
+        elif self.request.version == "HTTP/1.0":
+            headers["Connection"] = "keep-alive"
+        if "Date" not in headers:
+            headers.add("Date", http_date())
+        try:
+            return serialize_response(Response(self.status, headers=headers))
+        except ValueError as exc:  # the app's invalid status or header
+            raise RuntimeError(f"invalid response from the ASGI app: {exc}") from None
+
+    def finish(self, body: bytes) -> None:
+        """The last of the body: write it and end the response."""
+        self._write(body, last=True)
+        self.done = True
+        self._end()
+        self.conn.finished(self.request, self.status, self.size, self.close)
+
+    def fail(self) -> None:
+        """The app failed: a 500 if nothing went out yet, else drop the connection
+        (the client sees a truncated response, never a traceback)."""
+        self._end()
+        transport = self.conn.transport
+        if self.done or transport is None or transport.is_closing():
+            return  # the response went out whole (Starlette sends its 500, then raises)
+        if self._head_sent:
+            self.conn.finished(self.request, self.status, self.size, True)
+            transport.abort()
+            return
+        response = error_response(500, "", [("Connection", "close")])
+        response.headers.add("Date", http_date())
+        transport.write(serialize_response(response))
+        self.conn.finished(self.request, 500, len(response.body), True)
+
+    def _end(self) -> None:
+        if not self._over.done():
+            self._over.set_result(None)
