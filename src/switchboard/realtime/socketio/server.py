@@ -1,0 +1,327 @@
+"""The hub's Socket.IO endpoint: Socket.IO v5 clients as hub sessions.
+
+:class:`SocketIO` mounts next to the hub and turns each Socket.IO connection into a
+:class:`SocketIOSession`, a :class:`~switchboard.realtime.Session` like any other:
+the same ``@hub.on`` handlers answer it (their return value is the ack), it joins
+the same rooms, and ``session.call()`` asks its client (a Socket.IO ack). Only the
+namespace ``/`` is served; a CONNECT to another gets ``Invalid namespace``.
+
+How the two wires meet: the hub builds every frame in its own format once, and a
+Socket.IO session's ``_send_frame`` hands it to the :class:`Encoder` of its server,
+which builds the Socket.IO packet from it once per publication (it remembers the
+last frame it translated: a room emit reaches its members one after the other).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ...protocol.http11 import Request
+from ...websocket import Data
+from .. import wire
+from ..errors import HubError
+from ..session import Hello, Identity, Session
+from . import protocol
+from .engineio import EngineServer, EngineSocket
+
+if TYPE_CHECKING:
+    from ...server.routing import Router
+    from ..hub import Hub
+
+__all__ = ["SocketIO", "SocketIOSession"]
+
+logger = logging.getLogger("switchboard.realtime.socketio")
+
+_DATA = ',"data":'
+_ACK_ID = '{"t":"ack","id":'
+
+
+class Encoder:
+    """Native frames as Socket.IO packets (text, without the Engine.IO ``4``); None
+    for what has no Socket.IO form (pings: Engine.IO has its own; ``joined``,
+    ``left`` and ``presence``: the server asks the hub)."""
+
+    __slots__ = ("_last", "_packet")
+
+    def __init__(self) -> None:
+        self._last: str | None = None
+        self._packet: str | None = None
+
+    def packet(self, frame: str) -> str | None:
+        if frame is self._last:  # the same publication, for the next member
+            return self._packet
+        packet = _translate(frame)
+        self._last, self._packet = frame, packet
+        return packet
+
+
+def _translate(frame: str) -> str | None:
+    at = frame.find(_DATA)
+    if frame.startswith('{"t":"event",'):
+        head = json.loads(frame[:at] + "}")
+        data = frame[at + len(_DATA) : -1]
+        event = protocol.dumps(head["event"])
+        return f"2[{event}]" if data == "null" else f"2[{event},{data}]"
+    if frame.startswith(_ACK_ID):
+        if at >= 0:  # {"t":"ack","id":N,"data":...}
+            return f"3{frame[len(_ACK_ID) : at]}[{frame[at + len(_DATA) : -1]}]"
+        message = json.loads(frame)
+        return f"3{message['id']}[{protocol.dumps({'error': message['error']})}]"
+    if frame.startswith('{"t":"call",'):
+        message = json.loads(frame)
+        args = (
+            [message["event"]] if message["data"] is None else [message["event"], message["data"]]
+        )
+        return f"2{message['id']}{protocol.dumps(args)}"
+    return None
+
+
+class SocketIOSession(Session):
+    """A hub session whose client speaks Socket.IO; ``sio_sid`` is its Socket.IO id
+    (``socket.id`` in the client: the session's ``id``)."""
+
+    __slots__ = ("engine", "_encoder")
+
+    _relayed = True
+
+    def __init__(
+        self,
+        hub: Hub,
+        engine: EngineSocket,
+        encoder: Encoder,
+        sid: str,
+        token: str,
+        user: Identity,
+    ) -> None:
+        # No WebSocket of its own to put in rooms' Groups (it may be polling):
+        # frames reach it through _send_frame.
+        super().__init__(hub, None, sid, token, user)  # type: ignore[arg-type]
+        self.engine = engine
+        self._encoder = encoder
+
+    @property
+    def request(self) -> Request:
+        """The HTTP request that opened the Engine.IO session."""
+        return self.engine.request
+
+    @property
+    def closed(self) -> bool:
+        return self.engine.closed
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the connection. 1000 and 4400-4499 send a Socket.IO DISCONNECT
+        (the client does not reconnect: ``io server disconnect``); other codes close
+        the transport, and the client reconnects."""
+        if code == 1000 or 4400 <= code < 4500:
+            self.engine.send("1")
+        self.engine.close("server disconnect" if code == 1000 else reason or str(code))
+
+    def _send_frame(self, frame: str) -> bool:
+        packet = self._encoder.packet(frame)
+        return True if packet is None else self.engine.send(packet)
+
+
+class SocketIO:
+    """Socket.IO v5 (over Engine.IO v4) for a hub, on its own path::
+
+        router.mount("/rt", hub)
+        router.mount("/socket.io", SocketIO(hub))   # socket.io-client's default path
+
+    Options: ``ping_interval`` and ``ping_timeout`` (the hub's ``heartbeat`` and
+    ``heartbeat_timeout`` by default), ``max_http_buffer_size`` (1 MB, the largest
+    Engine.IO message or polling body), ``cors_origins`` (``"*"`` or the origins
+    allowed to poll from other sites; ``None``: same-origin only). Events are held
+    to the hub's limits (``max_payload``, ``max_depth``, rates).
+    """
+
+    def __init__(
+        self,
+        hub: Hub,
+        *,
+        ping_interval: float | None = None,
+        ping_timeout: float | None = None,
+        max_http_buffer_size: int = 1_000_000,
+        cors_origins: str | Sequence[str] | None = None,
+    ) -> None:
+        self.hub = hub
+        self.engine = EngineServer(
+            self._opened,
+            ping_interval=hub.heartbeat if ping_interval is None else ping_interval,
+            ping_timeout=hub.heartbeat_timeout if ping_timeout is None else ping_timeout,
+            max_http_buffer_size=max_http_buffer_size,
+            cors_origins=cors_origins,
+        )
+        self._encoder = Encoder()
+
+    def mount(self, router: Router, prefix: str) -> None:
+        """Serve Engine.IO at ``<prefix>/`` (polling and WebSocket, same path)."""
+        path = prefix + "/"
+        router.route(path, ["GET", "POST", "OPTIONS"])(self.engine.http)
+        router.websocket(path)(self.engine.websocket)
+
+    def _opened(self, engine: EngineSocket) -> None:
+        _Connection(self, engine)
+
+
+class _Connection:
+    """One Engine.IO session's Socket.IO side: the CONNECT, then a session."""
+
+    def __init__(self, server: SocketIO, engine: EngineSocket) -> None:
+        self.server = server
+        self.hub = server.hub
+        self.engine = engine
+        self.session: SocketIOSession | None = None
+        self.connecting = False
+        self.binary: protocol.Reassembler | None = None
+        self.reason = "closed"  # the Engine.IO session's, once it closed
+        engine.on_message = self.on_message
+        engine.on_close = self.on_close
+        engine.on_activity = self.on_activity
+        loop = asyncio.get_running_loop()
+        self._hello_timer = loop.call_later(self.hub.hello_timeout, self._no_connect)
+
+    def _no_connect(self) -> None:
+        if self.session is None:
+            self.engine.close("no CONNECT in time")
+
+    def on_activity(self) -> None:
+        if self.session is not None:
+            self.session.last_seen = self.hub._loop.time()
+
+    def on_close(self, reason: str) -> None:
+        self.reason = reason
+        self._hello_timer.cancel()
+        session = self.session
+        if session is not None:
+            session._wake()  # its worker sees it closed and returns
+
+    def on_message(self, data: Data) -> None:
+        try:
+            if isinstance(data, str):
+                if self.binary is not None:
+                    raise protocol.PacketError("a text packet while attachments were due")
+                if len(data) > self.hub.max_payload and self.session is not None:
+                    self.hub._bad_message(
+                        self.session,
+                        None,
+                        wire.MessageError(
+                            f"message too large: {len(data)} bytes; the limit is "
+                            f"{self.hub.max_payload}",
+                            "too_large",
+                        ),
+                        self.hub._loop.time(),
+                    )
+                    return
+                packet = protocol.decode(data, max_depth=self.hub.max_depth)
+                if packet.attachments:
+                    self.binary = protocol.Reassembler(packet)
+                    return
+            else:
+                if self.binary is None:
+                    raise protocol.PacketError("an attachment without a binary packet")
+                done = self.binary.add(bytes(data))
+                if done is None:
+                    return
+                packet, self.binary = done, None
+            self.on_packet(packet)
+        except protocol.PacketError as exc:
+            logger.info("socket.io %s: %s", self.engine.sid, exc)
+            self.engine.close("parse error")
+
+    def on_packet(self, packet: protocol.Packet) -> None:
+        kind = packet.type
+        if kind == protocol.CONNECT:
+            if packet.namespace != "/":
+                self._send(
+                    protocol.Packet(
+                        protocol.CONNECT_ERROR, {"message": "Invalid namespace"}, packet.namespace
+                    )
+                )
+            elif self.session is None and not self.connecting:
+                self.connecting = True
+                task = asyncio.ensure_future(self.connect(packet.data))
+                self.hub._tasks.add(task)
+                task.add_done_callback(self.hub._task_done)
+            return
+        session = self.session
+        if session is None or packet.namespace != "/":
+            return  # socket.io ignores packets for a namespace not connected
+        now = self.hub._loop.time()
+        session.last_seen = now
+        if kind in (protocol.EVENT, protocol.BINARY_EVENT):
+            args = packet.data
+            message = {"t": "emit", "event": args[0], "data": _data(args[1:])}
+            if packet.id is not None:
+                message["id"] = packet.id
+            try:
+                session._receive_emit(message, now)
+            except wire.MessageError as exc:
+                self.hub._bad_message(session, message, exc, now)
+        elif kind in (protocol.ACK, protocol.BINARY_ACK):
+            session._receive_ack({"t": "ack", "id": packet.id, "data": _data(packet.data)})
+        elif kind == protocol.DISCONNECT:
+            self.engine.close("client namespace disconnect")
+
+    def _send(self, packet: protocol.Packet) -> None:
+        for part in protocol.encode(packet):
+            self.engine.send(part)
+
+    async def connect(self, auth: Any) -> None:
+        """CONNECT: ``on_connect`` decides, as for a native hello."""
+        hub, engine = self.hub, self.engine
+        await hub.start()
+        try:
+            identity = await hub._identify(Hello(engine.request, auth))
+        except HubError as exc:
+            hub.metrics.refused += 1
+            self.connecting = False
+            self._send(
+                protocol.Packet(
+                    protocol.CONNECT_ERROR,
+                    {"message": f"unauthorized: {exc.message}", "data": exc.to_wire()},
+                )
+            )
+            return
+        except Exception:
+            logger.exception("on_connect failed for %s", engine.request.client_address)
+            self.connecting = False
+            self._send(protocol.Packet(protocol.CONNECT_ERROR, {"message": "internal error"}))
+            return
+        if engine.closed:
+            return
+        encoder = self.server._encoder
+        session, _, _ = await hub._session_for(
+            lambda sid, token, user: SocketIOSession(hub, engine, encoder, sid, token, user),
+            identity,
+            None,
+        )
+        assert isinstance(session, SocketIOSession)
+        self.session = session
+        self._hello_timer.cancel()
+        self._send(protocol.Packet(protocol.CONNECT, {"sid": session.id}))
+        hub.metrics.sessions_opened += 1
+        worker = asyncio.ensure_future(self._serve(session))
+        hub._tasks.add(worker)
+        worker.add_done_callback(hub._task_done)
+        for name in identity.rooms if identity is not None else ():
+            try:
+                await hub._join(session, name, None)
+            except (HubError, ValueError) as exc:
+                logger.warning("could not put %s in room %r: %s", session, name, exc)
+
+    async def _serve(self, session: SocketIOSession) -> None:
+        try:
+            await session._work()
+        finally:
+            await self.hub._close_session(session, f"socket.io: {self.reason}")
+
+
+def _data(args: list[Any]) -> Any:
+    """Event arguments as the hub's ``data``: none, one, or a list of several."""
+    if not args:
+        return None
+    return args[0] if len(args) == 1 else list(args)

@@ -1,0 +1,41 @@
+"""What the Socket.IO tests share: a hub serving both wires on a real server.
+
+(tests/socketio is not a package: as one it would be named ``socketio`` and hide
+python-socketio.)"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import socketio
+import switchboard
+from switchboard.realtime import Hub
+
+
+class Both:
+    """A running hub: ``url`` (http://127.0.0.1:port), ``native_url``, ``sio(...)``."""
+
+    def __init__(self, hub: Hub, server: switchboard.Server) -> None:
+        self.hub = hub
+        self.server = server
+        self.url = f"http://127.0.0.1:{server.port}"
+        self.native_url = f"ws://127.0.0.1:{server.port}/rt"
+        self.clients: list[socketio.AsyncClient] = []
+
+    async def sio(self, *, connect: bool = True, **options: Any) -> socketio.AsyncClient:
+        """A python-socketio AsyncClient (connected, with default transports, unless
+        told otherwise: ``transports=["websocket"]``, ``auth={...}``)."""
+        client = socketio.AsyncClient(reconnection_delay=0.05, reconnection_delay_max=0.2)
+        self.clients.append(client)
+        if connect:
+            await client.connect(self.url, wait_timeout=5, **options)
+        return client
+
+    async def close(self) -> None:
+        for client in self.clients:
+            if client.connected:
+                await client.disconnect()
+
+
+ServeBoth = Callable[..., Awaitable[Both]]
