@@ -704,7 +704,14 @@ def server_command(name: str, extra: tuple[str, ...] = ()) -> list[str]:
 class ServerProcess:
     """One server in its own process; it exits when we close its stdin or kill it."""
 
-    def __init__(self, name: str, profile: str | None = None, extra: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        name: str,
+        profile: str | None = None,
+        extra: tuple[str, ...] = (),
+        command: list[str] | None = None,
+    ) -> None:
+        """``command``: how to run it, when not one of this file's servers."""
         self.name = name
         self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
         self.errors = ""
@@ -712,7 +719,7 @@ class ServerProcess:
         if profile:
             env["BENCH_PROFILE"] = profile
         self.proc = subprocess.Popen(
-            server_command(name, extra),
+            command or server_command(name, extra),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.stderr,
