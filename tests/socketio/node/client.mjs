@@ -1,0 +1,62 @@
+// socket.io-client 4 under Node, driven by tests/socketio/test_node_client.py:
+// `node client.mjs <url> <scenario>` prints one JSON line per observation.
+import { io } from "socket.io-client";
+
+const [url, scenario] = process.argv.slice(2);
+const out = (what) => console.log(JSON.stringify(what));
+const timeout = setTimeout(() => { out({ error: "scenario timed out" }); process.exit(2); }, 10000);
+const done = (socket) => { socket.disconnect(); clearTimeout(timeout); };
+const upgraded = (socket) => new Promise((resolve) => {
+  if (socket.io.engine.transport.name === "websocket") resolve();
+  else socket.io.engine.once("upgrade", resolve);
+});
+
+const scenarios = {
+  // Default options: polling first, then the upgrade; acks both ways.
+  async defaults() {
+    const socket = io(url);
+    let opened;
+    socket.io.on("open", () => { opened = socket.io.engine.transport.name; });
+    socket.on("question", (data, reply) => reply(data.q * 7));
+    await new Promise((resolve) => socket.on("connect", resolve));
+    out({ connected: socket.id, transport: opened });
+    out({ ack: await socket.emitWithAck("echo", { n: 1 }) });
+    await upgraded(socket);
+    out({ transport: socket.io.engine.transport.name });
+    out({ ack: await socket.emitWithAck("echo", "after the upgrade") });
+    out({ asked: await socket.emitWithAck("ask.me") });
+    done(socket);
+  },
+  async websocket() {
+    const socket = io(url, { transports: ["websocket"] });
+    await new Promise((resolve) => socket.on("connect", resolve));
+    out({ transport: socket.io.engine.transport.name });
+    out({ ack: await socket.emitWithAck("echo", [1, 2]) });
+    done(socket);
+  },
+  async refused() {
+    const socket = io(url, { auth: { token: "nope" } });
+    const error = await new Promise((resolve) => socket.on("connect_error", resolve));
+    out({ connect_error: error.message, data: error.data });
+    done(socket);
+  },
+  // Joins a room, says it is ready, prints what the room sends.
+  async room() {
+    const socket = io(url);
+    socket.onAny((event, ...args) => out({ event, args }));
+    await new Promise((resolve) => socket.on("connect", resolve));
+    out({ ack: await socket.emitWithAck("enter", "lobby") });
+    out({ ready: true });
+    await new Promise((resolve) => socket.on("disconnect", resolve));
+    clearTimeout(timeout);
+  },
+  async binary() {
+    const socket = io(url);
+    await new Promise((resolve) => socket.on("connect", resolve));
+    const reply = await socket.emitWithAck("size", { name: "f", blob: Buffer.from([1, 2, 3, 250]) });
+    out({ ack: reply });
+    done(socket);
+  },
+};
+
+await scenarios[scenario]();
