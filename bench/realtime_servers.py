@@ -53,6 +53,15 @@ def listening_socket() -> socket.socket:
 
 
 async def switchboard_server() -> int:
+    """Switchboard's hub on its own server (see :func:`switchboard_router`)."""
+    import switchboard
+
+    router = switchboard_router()
+    server = await switchboard.serve(router, HOST, 0, compression=None, backlog=BACKLOG)
+    return int(server.port)
+
+
+def switchboard_router() -> Any:
     """Switchboard's hub, mounted on a Router at /rt (subprotocol switchboard.v1).
 
     ``switchboard``: the same app as the peers, so rooms without history or presence
@@ -93,8 +102,7 @@ async def switchboard_server() -> int:
 
     router = switchboard.Router()
     router.mount("/rt", hub)
-    server = await switchboard.serve(router, HOST, 0, compression=None, backlog=BACKLOG)
-    return int(server.port)
+    return router
 
 
 def socketio_app() -> Any:
