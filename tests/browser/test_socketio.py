@@ -1,0 +1,138 @@
+"""The official socket.io-client 4 in Debian's Chromium (Playwright) against the hub.
+
+The test server serves the client's own dist file (socket.io.esm.min.js from
+tests/socketio/node's npm ci) and a page that imports it; the page's socket talks
+to the hub's Socket.IO endpoint with the default options.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, Page
+
+import switchboard
+from switchboard.realtime import Hub, Session, connect
+from switchboard.realtime.socketio import SocketIO
+
+pytestmark = pytest.mark.timeout(60)
+
+DIST = (
+    Path(__file__).parents[1] / "socketio" / "node" / "node_modules" / "socket.io-client" / "dist"
+)
+PAGE = """<!doctype html><meta charset="utf-8"><title>socket.io</title>
+<script type="module">
+  import { io } from "/vendor/socket.io.esm.min.js";
+  window.io = io;
+  window.ready = true;
+</script>"""
+
+if not (DIST / "socket.io.esm.min.js").is_file():
+    pytest.skip("needs tests/socketio/node's npm ci (./dev does it)", allow_module_level=True)
+
+
+def make_hub() -> Hub:
+    hub = Hub()
+
+    @hub.on("echo")
+    def echo(session: Session, data: Any) -> Any:
+        return {"echo": data, "user": session.user.id}
+
+    @hub.on("enter")
+    async def enter(session: Session, room: str) -> dict[str, Any]:
+        await session.join(room)
+        return {"joined": room}
+
+    @hub.on("shout")
+    async def shout(session: Session, data: dict[str, Any]) -> None:
+        await hub.to(data["room"]).emit("shouted", data["text"])
+
+    return hub
+
+
+async def serve(hub: Hub | None, **options: Any) -> Any:
+    """A server with the page and the client's dist file, and the hub if given."""
+    router = switchboard.Router()
+    router.get("/")(lambda request: switchboard.html_response(PAGE))
+    router.static("/vendor", DIST, max_age=0, index=None)
+    if hub is not None:
+        router.mount("/rt", hub)
+        router.mount("/socket.io", SocketIO(hub, **options))
+    return switchboard.serve(router, "127.0.0.1", 0)
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    context = await browser.new_context()
+    yield await context.new_page()
+    await context.close()
+
+
+async def open_page(page: Page, server: switchboard.Server) -> None:
+    await page.goto(f"http://127.0.0.1:{server.port}/")
+    await page.wait_for_function("window.ready === true")
+
+
+CONNECT = """async ([url, options]) => {
+  const socket = window.socket = io(url, options);
+  let opened;
+  socket.io.on("open", () => { opened = socket.io.engine.transport.name; });
+  window.events = [];
+  socket.onAny((event, ...args) => window.events.push([event, ...args]));
+  await new Promise((resolve, reject) => {
+    socket.on("connect", resolve);
+    socket.on("connect_error", (error) => reject(new Error(error.message)));
+  });
+  return opened;
+}"""
+
+
+async def test_default_options_poll_then_upgrade(page: Page) -> None:
+    hub = make_hub()
+    async with await serve(hub) as server:
+        await open_page(page, server)
+        assert await page.evaluate(CONNECT, ["/", {}]) == "polling"
+        reply = await page.evaluate('socket.emitWithAck("echo", {n: 1})')
+        assert reply == {"echo": {"n": 1}, "user": await page.evaluate("socket.id")}
+        await page.wait_for_function('socket.io.engine.transport.name === "websocket"')
+        assert (await page.evaluate('socket.emitWithAck("echo", "ws")'))["echo"] == "ws"
+        await page.evaluate("socket.disconnect()")
+    await hub.close()
+
+
+async def test_a_room_with_a_browser_and_a_native_client(page: Page) -> None:
+    hub = make_hub()
+    async with await serve(hub) as server:
+        await open_page(page, server)
+        await page.evaluate(CONNECT, ["/", {}])
+        assert await page.evaluate('socket.emitWithAck("enter", "lobby")') == {"joined": "lobby"}
+        native = await connect(f"ws://127.0.0.1:{server.port}/rt")
+        try:
+            assert await native.emit("enter", "lobby") == {"joined": "lobby"}
+            await native.emit("shout", {"room": "lobby", "text": "from Python"})
+            await page.wait_for_function("window.events.length === 1")
+            assert await page.evaluate("window.events") == [["shouted", "from Python"]]
+        finally:
+            await native.close()
+        await page.evaluate("socket.disconnect()")
+    await hub.close()
+
+
+async def test_cors_lets_only_the_allowed_origin_poll(page: Page) -> None:
+    """The page comes from one server, the hub is on another (another origin)."""
+    allowed, closed = make_hub(), make_hub()
+    async with await serve(None) as site, await serve(allowed, cors_origins="*") as open_hub:
+        async with await serve(closed) as same_origin_only:
+            await open_page(page, site)
+            url = f"http://127.0.0.1:{open_hub.port}/"
+            assert await page.evaluate(CONNECT, [url, {}]) == "polling"
+            assert (await page.evaluate('socket.emitWithAck("echo", 1)'))["echo"] == 1
+            await page.evaluate("socket.disconnect()")
+            url = f"http://127.0.0.1:{same_origin_only.port}/"
+            with pytest.raises(Exception, match="xhr poll error"):
+                await page.evaluate(CONNECT, [url, {"reconnection": False}])
+    await allowed.close()
+    await closed.close()
