@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ...protocol.http11 import Request
@@ -156,12 +156,31 @@ class SocketIO:
             cors_origins=cors_origins,
         )
         self._encoder = Encoder()
+        self._tasks: set[asyncio.Future[Any]] = set()  # connects, sessions' workers
+
+    def _spawn(self, work: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Future[Any]) -> None:
+        self._tasks.discard(task)
+        self.hub._task_done(task)  # logs what failed unexpectedly
+
+    async def close(self) -> None:
+        """End every Engine.IO session (a shutdown hook: polling sessions outlive
+        the server's connections) and wait for their sessions to close."""
+        for engine in list(self.engine.sockets.values()):
+            engine.close("server shutting down")
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
 
     def mount(self, router: Router, prefix: str) -> None:
         """Serve Engine.IO at ``<prefix>/`` (polling and WebSocket, same path)."""
         path = prefix + "/"
         router.route(path, ["GET", "POST", "OPTIONS"])(self.engine.http)
         router.websocket(path)(self.engine.websocket)
+        router.add_shutdown(self.close)
 
     def _opened(self, engine: EngineSocket) -> None:
         _Connection(self, engine)
@@ -204,19 +223,9 @@ class _Connection:
             if isinstance(data, str):
                 if self.binary is not None:
                     raise protocol.PacketError("a text packet while attachments were due")
-                if len(data) > self.hub.max_payload and self.session is not None:
-                    self.hub._bad_message(
-                        self.session,
-                        None,
-                        wire.MessageError(
-                            f"message too large: {len(data)} bytes; the limit is "
-                            f"{self.hub.max_payload}",
-                            "too_large",
-                        ),
-                        self.hub._loop.time(),
-                    )
-                    return
                 packet = protocol.decode(data, max_depth=self.hub.max_depth)
+                if len(data) > self.hub.max_payload and self._too_large(packet, len(data)):
+                    return
                 if packet.attachments:
                     self.binary = protocol.Reassembler(packet)
                     return
@@ -232,6 +241,20 @@ class _Connection:
             logger.info("socket.io %s: %s", self.engine.sid, exc)
             self.engine.close("parse error")
 
+    def _too_large(self, packet: protocol.Packet, size: int) -> bool:
+        """Refuse a packet over the hub's ``max_payload`` as the hub would (an error
+        ack, counted against the rate limit); the transport's own limit is
+        ``max_http_buffer_size``."""
+        session = self.session
+        if session is None:
+            return False  # a CONNECT's auth: the transport's limit applies
+        error = wire.MessageError(
+            f"message too large: {size} bytes; the limit is {self.hub.max_payload}", "too_large"
+        )
+        message = {} if packet.id is None or packet.type != protocol.EVENT else {"id": packet.id}
+        self.hub._bad_message(session, message, error, self.hub._loop.time())
+        return True
+
     def on_packet(self, packet: protocol.Packet) -> None:
         kind = packet.type
         if kind == protocol.CONNECT:
@@ -243,9 +266,7 @@ class _Connection:
                 )
             elif self.session is None and not self.connecting:
                 self.connecting = True
-                task = asyncio.ensure_future(self.connect(packet.data))
-                self.hub._tasks.add(task)
-                task.add_done_callback(self.hub._task_done)
+                self.server._spawn(self.connect(packet.data))
             return
         session = self.session
         if session is None or packet.namespace != "/":
@@ -304,9 +325,7 @@ class _Connection:
         self._hello_timer.cancel()
         self._send(protocol.Packet(protocol.CONNECT, {"sid": session.id}))
         hub.metrics.sessions_opened += 1
-        worker = asyncio.ensure_future(self._serve(session))
-        hub._tasks.add(worker)
-        worker.add_done_callback(hub._task_done)
+        self.server._spawn(self._serve(session))
         for name in identity.rooms if identity is not None else ():
             try:
                 await hub._join(session, name, None)
