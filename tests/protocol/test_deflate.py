@@ -55,9 +55,9 @@ def roundtrip(sender: PerMessageDeflate, receiver: PerMessageDeflate, data: byte
 
 def test_options_defaults() -> None:
     options = DeflateOptions()
-    assert (options.level, options.mem_level, options.threshold) == (6, None, 128)
+    assert (options.level, options.mem_level, options.threshold) == (1, None, 128)
     codec = PerMessageDeflate()
-    assert (codec.level, codec.mem_level, codec.threshold) == (6, 8, 128)
+    assert (codec.level, codec.mem_level, codec.threshold) == (1, 8, 128)
     assert codec.local_window_bits == 15
 
 
@@ -71,21 +71,35 @@ def test_mem_level_follows_the_window(bits: int, mem_level: int) -> None:
 
 
 def test_server_compresses_with_a_small_window_unless_configured() -> None:
-    # The response announces nothing (a smaller window than agreed is always valid),
+    # Its own window is not announced (a smaller window than agreed is always valid):
     # the codec's negotiated limit stays 15 and the compressor uses 12 bits, memLevel 5.
-    _, codec, params = negotiate(DeflateOptions(), DeflateOptions())
-    assert params == []
+    # The client's window it limits to 12, since the offer allows it.
+    client, codec, params = negotiate(DeflateOptions(), DeflateOptions())
+    assert params == [("client_max_window_bits", "12")]
     assert (codec.local_max_window_bits, codec.local_window_bits) == (15, 12)
-    assert codec.params_key == (12, 6, 5)
+    assert codec.params_key == (12, 1, 5)
+    assert codec.remote_max_window_bits == client.local_max_window_bits == 12
+    assert client.params_key == (12, 1, 5)
     # A client asking for less gets less; a server configured for 15 uses 15.
     _, codec, _ = negotiate(DeflateOptions(server_max_window_bits=10), DeflateOptions())
     assert (codec.local_max_window_bits, codec.local_window_bits, codec.mem_level) == (10, 10, 3)
     _, codec, params = negotiate(DeflateOptions(), DeflateOptions(server_max_window_bits=15))
-    assert params == [("server_max_window_bits", "15")]
-    assert (codec.local_window_bits, codec.params_key) == (15, (15, 6, 8))
-    # The client's compressor keeps zlib's defaults.
-    client, _, _ = negotiate(DeflateOptions(), DeflateOptions())
-    assert client.params_key == (15, 6, 8)
+    assert params == [("server_max_window_bits", "15"), ("client_max_window_bits", "12")]
+    assert (codec.local_window_bits, codec.params_key) == (15, (15, 1, 8))
+    # A client offering a smaller window than 12 keeps it; one configured for 15 gets 15.
+    _, codec, params = negotiate(DeflateOptions(client_max_window_bits=9), DeflateOptions())
+    assert (params, codec.remote_max_window_bits) == ([("client_max_window_bits", "9")], 9)
+    _, codec, params = negotiate(DeflateOptions(), DeflateOptions(client_max_window_bits=15))
+    assert (params, codec.remote_max_window_bits) == ([("client_max_window_bits", "15")], 15)
+
+
+def test_server_cannot_limit_a_client_that_does_not_offer_it() -> None:
+    # Without client_max_window_bits in the offer, the client may use 15 bits: the
+    # server accepts that rather than decline (RFC 7692 7.1.2.2).
+    result = server_negotiate([(PMD, [])], DeflateOptions())
+    assert result is not None
+    params, codec = result
+    assert (params, codec.remote_max_window_bits) == ([], 15)
 
 
 def test_small_window_output_is_valid_for_the_negotiated_decoder() -> None:
@@ -256,8 +270,8 @@ def test_params_key_and_compress_message() -> None:
     assert codec.compress(data) == shared
     assert codec.compress(data) == shared
     # zlib can't do 8 bits, so 8 and 9 produce the same bytes and share a key.
-    assert PerMessageDeflate(local_max_window_bits=8).params_key == (9, 6, 2)
-    assert PerMessageDeflate(local_max_window_bits=9).params_key == (9, 6, 2)
+    assert PerMessageDeflate(local_max_window_bits=8).params_key == (9, 1, 2)
+    assert PerMessageDeflate(local_max_window_bits=9).params_key == (9, 1, 2)
 
 
 # -- codec: fragments ---------------------------------------------------------
@@ -489,8 +503,18 @@ def codec_state(codec: PerMessageDeflate) -> tuple[int, int, bool, bool]:
     ("offer", "options", "params", "state"),
     [
         ([], DeflateOptions(), [], (15, 15, False, False)),
-        ([("client_max_window_bits", None)], DeflateOptions(), [], (15, 15, False, False)),
-        ([("client_max_window_bits", "10")], DeflateOptions(), [], (15, 10, False, False)),
+        (
+            [("client_max_window_bits", None)],
+            DeflateOptions(),
+            [("client_max_window_bits", "12")],
+            (15, 12, False, False),
+        ),
+        (
+            [("client_max_window_bits", "10")],
+            DeflateOptions(),
+            [("client_max_window_bits", "10")],
+            (15, 10, False, False),
+        ),
         (
             [("client_max_window_bits", "10")],
             DeflateOptions(client_max_window_bits=9),
@@ -569,8 +593,9 @@ def codec_state(codec: PerMessageDeflate) -> tuple[int, int, bool, bool]:
                 ("server_no_context_takeover", None),
                 ("client_no_context_takeover", None),
                 ("server_max_window_bits", "9"),
+                ("client_max_window_bits", "12"),
             ],
-            (9, 15, True, True),
+            (9, 12, True, True),
         ),
     ],
 )
@@ -782,8 +807,11 @@ def test_negotiated_roundtrips(
     client_options = DeflateOptions() if server_side else configured
     server_options = configured if server_side else DeflateOptions()
     client, server, _ = negotiate(client_options, server_options)
-    # Both ends agree on each direction, and the settings were honoured.
-    assert client.local_max_window_bits == server.remote_max_window_bits == (csb or 15)
+    # Both ends agree on each direction, and the settings were honoured; unless told
+    # otherwise, the server limits the client's window to CLIENT_WINDOW_BITS.
+    server_csb = csb if server_side else None
+    client_bits = min(csb or 15, deflate.CLIENT_WINDOW_BITS) if server_csb is None else csb
+    assert client.local_max_window_bits == server.remote_max_window_bits == client_bits
     assert server.local_max_window_bits == client.remote_max_window_bits == (ssb or 15)
     assert client.local_no_context_takeover == server.remote_no_context_takeover == cnct
     assert server.local_no_context_takeover == client.remote_no_context_takeover == snct

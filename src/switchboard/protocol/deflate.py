@@ -9,7 +9,7 @@ The handshake layer parses and serializes the header; this module only decides.
 ('permessage-deflate', [('client_max_window_bits', None)])
 >>> params, server = server_negotiate([offer], DeflateOptions())
 >>> params
-[]
+[('client_max_window_bits', '12')]
 >>> client = client_accept([("permessage-deflate", params)], DeflateOptions())
 >>> server.decompress(client.compress(b"Hello" * 100), True, 1 << 20) == b"Hello" * 100
 True
@@ -21,13 +21,14 @@ Both are created on first use (a connection that only exchanges messages below t
 ``threshold`` holds neither), dropped after each message when that direction has no
 context takeover, and released when the connection closes (:meth:`PerMessageDeflate.release`).
 
-A server compresses with a 12-bit window and memLevel 5 unless told otherwise
-(:data:`SERVER_WINDOW_BITS`): measured on JSON messages of 0.2 to 7 KB, output 4 to
-14% larger than at 15/8 (25 to 39% on messages of 40 KB and more), for a compressor of
-38 KiB instead of 262 KiB, about half the CPU on small messages. The negotiation is
-unchanged (nothing is announced: a smaller window than agreed is always valid), and
-``server_max_window_bits=15`` restores zlib's defaults. docs/performance.md
-("Memory") has the measurements.
+Defaults, chosen from the measured table in docs/performance.md ("Compression
+settings"; ``bench/deflate_table.py`` prints it): level 1, and on a server a 12-bit
+window with memLevel 5 for its compressor (:data:`SERVER_WINDOW_BITS`) and a 12-bit
+window for the client's (:data:`CLIENT_WINDOW_BITS`, asked for in the response when
+the client's offer allows it, as browsers' offers do). Level 1 takes 2.2x less CPU
+than zlib's default 6 on 16 KiB JSON messages for output 14-20% larger; the windows
+make the zlib state 38 + 11 KiB instead of 262 + 39. ``server_max_window_bits`` and
+``client_max_window_bits`` set them explicitly (15: zlib's full 32 KiB window).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from .errors import NegotiationError, PayloadTooBig, ProtocolError
 
 __all__ = [
     "EXTENSION",
+    "CLIENT_WINDOW_BITS",
+    "LEVEL",
     "SERVER_WINDOW_BITS",
     "Params",
     "DeflateOptions",
@@ -69,6 +72,12 @@ _BITS = {str(n): n for n in range(8, 16)}
 #: The window a server's compressor uses when ``server_max_window_bits`` is not set
 #: (and the client allows a larger one): 4 KiB of history, as in websockets.
 SERVER_WINDOW_BITS = 12
+#: The window a server asks the client's compressor to use when
+#: ``client_max_window_bits`` is not set and the offer lets it: the server's
+#: decompressor then holds 11 KiB instead of 39.
+CLIENT_WINDOW_BITS = 12
+#: The default zlib compression level (``DeflateOptions.level``).
+LEVEL = 1
 
 
 def _zlib_bits(bits: int) -> int:
@@ -85,7 +94,10 @@ def _mem_level(bits: int) -> int:
 
 
 def compress_message(
-    data: bytes | bytearray | memoryview, window_bits: int = 15, level: int = 6, mem_level: int = 8
+    data: bytes | bytearray | memoryview,
+    window_bits: int = 15,
+    level: int = LEVEL,
+    mem_level: int = 8,
 ) -> bytes:
     """Compress a whole message with a fresh compressor (no context).
 
@@ -109,8 +121,8 @@ def _check_bits(name: str, value: int | None) -> None:
 class DeflateOptions:
     """User configuration of permessage-deflate, for a server or a client.
 
-    ``level`` (0-9): 6, zlib's default. On typical JSON it makes output 10-16%
-    smaller than levels 1-3 for about twice their CPU; 7-9 cost 3x more for ~2%.
+    ``level`` (0-9): 1 (:data:`LEVEL`). On JSON, zlib's default 6 makes output 12-17%
+    smaller for 1.3x the CPU on small messages and 2.2x on 16 KiB ones.
     ``mem_level`` (1-9, or None): zlib's memLevel; lower saves compressor memory (see
     the module docstring) at some cost in ratio. ``None``: sized to the compressor's
     window, window bits - 7 (8 at 15 bits, 5 at 12, 2 at 9).
@@ -120,7 +132,9 @@ class DeflateOptions:
     on a server, the most we use for ours and allow for the client's (a server with
     ``client_max_window_bits`` declines offers that can't limit the client). A server
     without ``server_max_window_bits`` compresses with :data:`SERVER_WINDOW_BITS`
-    (12) without announcing it; set 15 for zlib's full 32 KiB window.
+    (12) without announcing it; one without ``client_max_window_bits`` asks for
+    :data:`CLIENT_WINDOW_BITS` (12) when the offer allows it and accepts 15 otherwise.
+    Set 15 for zlib's full 32 KiB window.
     ``*_no_context_takeover``: ask (client) or impose (server) a compressor reset
     after every message, trading ratio for memory between messages.
 
@@ -135,7 +149,7 @@ class DeflateOptions:
     ValueError: server_max_window_bits must be between 8 and 15, not 16
     """
 
-    level: int = 6
+    level: int = LEVEL
     mem_level: int | None = None
     server_max_window_bits: int | None = None
     client_max_window_bits: int | None = None
@@ -195,7 +209,7 @@ class PerMessageDeflate:
         remote_max_window_bits: int = 15,
         local_no_context_takeover: bool = False,
         remote_no_context_takeover: bool = False,
-        level: int = 6,
+        level: int = LEVEL,
         mem_level: int | None = None,
         threshold: int = 128,
         local_window_bits: int | None = None,
@@ -387,7 +401,10 @@ def server_negotiate(
         # The client's offer promises it won't use context takeover (7.1.1.2).
         client_nct = options.client_no_context_takeover or _CLIENT_NCT in offer
         local_bits = _min_bits(offer.get(_SERVER_BITS), options.server_max_window_bits)
-        remote_bits = _min_bits(offer.get(_CLIENT_BITS), options.client_max_window_bits)
+        client_limit = options.client_max_window_bits
+        if client_limit is None and _CLIENT_BITS in offer:
+            client_limit = CLIENT_WINDOW_BITS  # the offer lets us limit it: we do
+        remote_bits = _min_bits(offer.get(_CLIENT_BITS), client_limit)
         params: Params = []
         if server_nct:
             params.append((_SERVER_NCT, None))
@@ -396,7 +413,7 @@ def server_negotiate(
         # Required when offered (7.1.2.1); otherwise tells the client our limit.
         if _SERVER_BITS in offer or options.server_max_window_bits is not None:
             params.append((_SERVER_BITS, str(local_bits)))
-        if options.client_max_window_bits is not None:
+        if client_limit is not None:
             params.append((_CLIENT_BITS, str(remote_bits)))
         codec = PerMessageDeflate(
             local_max_window_bits=local_bits,
