@@ -21,7 +21,8 @@ def env(tmp_path: Path) -> dict[str, str]:
 def test_session(servers: Servers, env: dict[str, str], tmp_path: Path) -> None:
     child = spawn("connect", servers.url(), env=env)
     child.expect(
-        rf"connected to {servers.url()} \(permessage-deflate; server_max_window_bits=12\); "
+        rf"connected to {servers.url()} \(permessage-deflate; server_max_window_bits=12;"
+        r" client_max_window_bits=12\); "
         r"/help lists commands"
     )
     child.sendline("hello there")

@@ -16,7 +16,9 @@ def test_table(servers: Servers) -> None:
     assert list(rows) == ["handshake", "subprotocol", "extensions", "ping", "echo", "close"]
     assert re.fullmatch(r"101 Switching Protocols in \d+\.\d+ ms", rows["handshake"])
     assert rows["subprotocol"] == "chat.v1"
-    assert rows["extensions"] == "permessage-deflate; server_max_window_bits=12"
+    assert rows["extensions"] == (
+        "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12"
+    )
     assert re.fullmatch(r"\d+\.\d+ ms \(median of 5\)", rows["ping"])
     # The server's limit is 1 MiB (the default Limits): 1 MiB echoes, 4 MiB does not.
     assert rows["echo"] == (
@@ -54,7 +56,10 @@ def test_extension_parameters_are_listed(servers: Servers) -> None:
     result = run_cli("probe", "--json", "--max-size", "1024", servers.url())
     report = json.loads(result.stdout)
     assert report["extensions"] == [
-        {"name": "permessage-deflate", "params": {"server_max_window_bits": "12"}}
+        {
+            "name": "permessage-deflate",
+            "params": {"server_max_window_bits": "12", "client_max_window_bits": "12"},
+        }
     ]
 
 

@@ -172,7 +172,7 @@ LIMITED = switchboard.DeflateOptions(
 @pytest.mark.parametrize(
     ("compression", "extensions"),
     [
-        (switchboard.DeflateOptions(), "permessage-deflate"),
+        (switchboard.DeflateOptions(), "permessage-deflate; client_max_window_bits=12"),
         (
             LIMITED,
             "permessage-deflate; server_no_context_takeover; server_max_window_bits=10;"
@@ -373,7 +373,7 @@ async def test_wss_with_tls(origin: str, tls: TLS) -> None:
         await browser.close()
         await playwright.stop()
     assert result == {
-        "extensions": "permessage-deflate",
+        "extensions": "permessage-deflate; client_max_window_bits=12",
         "echoed": ["über TLS", True],
         "close": {"code": 1000, "reason": "", "wasClean": True},
     }
