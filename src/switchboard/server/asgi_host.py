@@ -199,6 +199,7 @@ class _Exchange:
         transport = self.conn.transport
         assert transport is not None
         headers = self.headers
+        out = b""  # one write per message: a write is a send() system call
         if not self._head_sent:
             if "Content-Length" not in headers:
                 if last:
@@ -211,17 +212,18 @@ class _Exchange:
                     self._held += body
                     return
             self._head_sent = True
-            transport.write(self._head())
-        if self.request.method == "HEAD":
-            return
-        self.size += len(body)
-        if self.chunked:
-            if body:
-                transport.write(b"%x\r\n%s\r\n" % (len(body), body))
-            if last:
-                transport.write(b"0\r\n\r\n")
-        elif body:
-            transport.write(body)
+            out = self._head()
+        if self.request.method != "HEAD":
+            self.size += len(body)
+            if not self.chunked:
+                out += body
+            else:
+                if body:
+                    out += b"%x\r\n%s\r\n" % (len(body), body)
+                if last:
+                    out += b"0\r\n\r\n"
+        if out:
+            transport.write(out)
 
     def _head(self) -> bytes:
         headers = self.headers
