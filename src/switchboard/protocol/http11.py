@@ -53,6 +53,9 @@ _STATUS_LINE = re.compile(
     r"(HTTP/([0-9])\.[0-9]) ([1-9][0-9][0-9])(?: ([\t\x20-\x7e\x80-\xff]*))?".encode("latin-1")
 )
 _CHUNK_SIZE = re.compile(r"([0-9A-Fa-f]+)[ \t]*(?:;[\t\x20-\x7e\x80-\xff]*)?".encode("latin-1"))
+# The same two as text, for a head decoded at once (RequestParser's fast path).
+_FIELD_TEXT = re.compile("(" + _TCHAR + "+):([\t\x20-\x7e\x80-\xff]*)")
+_REQUEST_LINE_TEXT = re.compile("(" + _TCHAR + r"+) ([\x21-\x7e]+) (HTTP/1\.[0-9])")
 
 _PHRASES = {status.value: status.phrase for status in HTTPStatus}
 _DEFAULT_LIMITS = Limits()
@@ -85,6 +88,14 @@ class Headers:
             items = items.items()
         for name, value in items or ():
             self.add(name, value)
+
+    @classmethod
+    def _of(cls, items: list[tuple[str, str]], index: dict[str, list[str]]) -> Headers:
+        """Headers from already built fields: the parser's fast path."""
+        headers = cls.__new__(cls)
+        headers._items = items
+        headers._map = index
+        return headers
 
     def add(self, name: str, value: str) -> None:
         """Append a field, keeping any existing ones with the same name."""
@@ -488,7 +499,55 @@ class RequestParser(_Parser[Request]):
 
     def next_request(self) -> Request | None:
         """The next complete request, or None if more data is needed."""
+        if self._parser is None:
+            request = self._whole_head()
+            if request is not None:
+                return request
         return self._next()
+
+    def _whole_head(self) -> Request | None:
+        """The fast path: a request without a body whose whole head is buffered, as
+        an upgrade request nearly always is, parsed in one pass over its text.
+
+        None when that is not the case or anything is off: the incremental parser
+        then reads the same bytes and says precisely what is wrong.
+        """
+        buf = self._buf
+        limits = self._limits
+        end = buf.find(b"\r\n\r\n", 0, limits.max_header_size)
+        if end < 0:
+            return None
+        lines = buf[:end].decode("latin-1").split("\r\n")
+        if len(lines) > limits.max_header_count + 1:
+            return None
+        line = lines[0]
+        match = _REQUEST_LINE_TEXT.fullmatch(line)
+        if match is None or len(line) > limits.max_line_length:
+            return None
+        items = []
+        index: dict[str, list[str]] = {}
+        fullmatch = _FIELD_TEXT.fullmatch
+        longest = limits.max_line_length
+        for line in lines[1:]:
+            field = fullmatch(line)
+            if field is None or len(line) > longest:
+                return None
+            name = field[1]
+            value = field[2].strip(" \t")
+            items.append((name, value))
+            key = name.lower()
+            if key in index:
+                index[key].append(value)
+            else:
+                index[key] = [value]
+        if "transfer-encoding" in index or index.get("content-length", ["0"]) != ["0"]:
+            return None  # a body to read
+        method, target, version = match.groups()
+        hosts = index.get("host")
+        if (hosts is None and version != "HTTP/1.0") or (hosts is not None and len(hosts) > 1):
+            return None
+        del buf[: end + 4]
+        return Request(method, target, Headers._of(items, index), b"", version)
 
     def _parse(self) -> _Parse[Request]:
         limits = self._limits
