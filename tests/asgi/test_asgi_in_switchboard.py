@@ -24,6 +24,8 @@ from switchboard.server.asgi_host import LifespanFailed
 from .conftest import HTTPClient, asgi_errors, fetch
 
 EVENTS: list[str] = []
+PRODUCED: list[int] = []  # pieces of /api/big made so far
+BIG_PIECES = 800  # of 64 KiB: 50 MiB, more than the kernel's buffers hold
 
 
 def make_api() -> FastAPI:
@@ -59,6 +61,19 @@ def make_api() -> FastAPI:
                 await asyncio.sleep(0)
 
         return StreamingResponse(lines(), media_type="text/plain")
+
+    @api.api_route("/api/both", methods=["GET", "HEAD"])
+    async def both() -> dict[str, str]:
+        return {"method": "either"}
+
+    @api.get("/api/big")
+    async def big() -> StreamingResponse:
+        async def pieces() -> AsyncIterator[bytes]:
+            for _ in range(BIG_PIECES):
+                PRODUCED.append(1)
+                yield b"x" * 65536
+
+        return StreamingResponse(pieces(), media_type="application/octet-stream")
 
     @api.get("/api/boom")
     async def boom() -> None:
@@ -168,12 +183,26 @@ async def test_head_gets_headers_without_a_body() -> None:
     async with serving(make_api()) as server:
         client = await HTTPClient.open(server.port)
         try:
-            head = await client.request("HEAD", "/native")
+            head = await client.request("HEAD", "/api/both")
             assert head.status == 200 and head.body == b""
-            after = await client.request("GET", "/native")  # the stream is still in step
-            assert after.body == b'{"native":true}'
+            assert head.headers["Content-Length"] == str(len(b'{"method":"either"}'))
+            after = await client.request("GET", "/api/both")  # the stream is still in step
+            assert after.body == b'{"method":"either"}'
         finally:
             await client.close()
+
+
+async def test_a_client_that_does_not_read_pauses_a_streaming_app() -> None:
+    PRODUCED.clear()
+    async with serving(make_api()) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET /api/big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        await asyncio.sleep(0.5)  # we read nothing: the app must stop producing
+        assert 0 < len(PRODUCED) < BIG_PIECES / 2
+        received = len(await asyncio.wait_for(reader.read(), 30))
+        writer.close()
+        assert len(PRODUCED) == BIG_PIECES
+        assert received > BIG_PIECES * 65536  # the body, its head and chunk sizes
 
 
 async def test_an_app_error_is_a_500_that_reveals_nothing_logged_once(
