@@ -37,6 +37,7 @@ class NodeClient:
             str(NODE / "client.mjs"),
             url,
             scenario,
+            stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
@@ -67,9 +68,8 @@ async def run(url: str, scenario: str) -> list[dict[str, Any]]:
     assert client.process.stdout is not None
     lines = []
     try:
-        async with asyncio.timeout(20):
-            async for line in client.process.stdout:
-                lines.append(json.loads(line))
+        while line := await asyncio.wait_for(client.process.stdout.readline(), 20):
+            lines.append(json.loads(line))
     finally:
         await client.finish()
     return lines

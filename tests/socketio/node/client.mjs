@@ -1,5 +1,6 @@
 // socket.io-client 4 under Node, driven by tests/socketio/test_node_client.py:
 // `node client.mjs <url> <scenario>` prints one JSON line per observation.
+import { createInterface } from "node:readline";
 import { io } from "socket.io-client";
 
 const [url, scenario] = process.argv.slice(2);
@@ -49,6 +50,37 @@ const scenarios = {
     out({ ready: true });
     await new Promise((resolve) => socket.on("disconnect", resolve));
     clearTimeout(timeout);
+  },
+  // Joins "news", then follows commands on stdin: "drop" (the transport fails),
+  // "reconnect <url>" (to the same or another node), "quit".
+  async recovery() {
+    clearTimeout(timeout);
+    const socket = io(url, { reconnection: false });
+    socket.onAny((event, ...args) => out({ event, args }));
+    // Said in the handler: events that come right behind the CONNECT reply follow it.
+    const connected = () => new Promise((resolve) => socket.once("connect", () => {
+      out({ connected: socket.id, recovered: Boolean(socket.recovered) });
+      resolve();
+    }));
+    await connected();
+    out({ ack: await socket.emitWithAck("enter", "news") });
+    for await (const line of createInterface({ input: process.stdin })) {
+      const [command, arg] = line.split(" ");
+      if (command === "drop") {
+        const reason = new Promise((resolve) => socket.once("disconnect", resolve));
+        socket.io.engine.close();
+        out({ disconnected: await reason });
+      } else if (command === "reconnect") {
+        socket.io.uri = arg;
+        const done = connected();
+        socket.connect();
+        await done;
+      } else {
+        socket.disconnect();
+        break;
+      }
+    }
+    process.stdin.destroy();
   },
   async binary() {
     const socket = io(url);

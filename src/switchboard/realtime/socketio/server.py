@@ -17,12 +17,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ...protocol.http11 import Request
 from ...websocket import Data
 from .. import wire
+from ..brokers.base import Position
 from ..errors import HubError
 from ..session import Hello, Identity, Session
 from . import protocol
@@ -43,29 +45,40 @@ _ACK_ID = '{"t":"ack","id":'
 class Encoder:
     """Native frames as Socket.IO packets (text, without the Engine.IO ``4``); None
     for what has no Socket.IO form (pings: Engine.IO has its own; ``joined``,
-    ``left`` and ``presence``: the server asks the hub)."""
+    ``left`` and ``presence``: the server asks the hub). After :meth:`packet`,
+    ``room`` and ``where`` say which room's history the event was numbered in
+    (``None`` for other packets)."""
 
-    __slots__ = ("_last", "_packet")
+    __slots__ = ("_last", "_packet", "room", "where")
 
     def __init__(self) -> None:
         self._last: str | None = None
         self._packet: str | None = None
+        self.room: str | None = None
+        self.where: tuple[int, str] | None = None
 
     def packet(self, frame: str) -> str | None:
         if frame is self._last:  # the same publication, for the next member
             return self._packet
-        packet = _translate(frame)
+        self.room = self.where = None
+        packet = self._translate(frame)
         self._last, self._packet = frame, packet
         return packet
+
+    def _translate(self, frame: str) -> str | None:
+        if frame.startswith('{"t":"event",'):
+            at = frame.find(_DATA)
+            head = json.loads(frame[:at] + "}")
+            if "epoch" in head:
+                self.room, self.where = head["room"], (head["offset"], head["epoch"])
+            data = frame[at + len(_DATA) : -1]
+            event = protocol.dumps(head["event"])
+            return f"2[{event}]" if data == "null" else f"2[{event},{data}]"
+        return _translate(frame)
 
 
 def _translate(frame: str) -> str | None:
     at = frame.find(_DATA)
-    if frame.startswith('{"t":"event",'):
-        head = json.loads(frame[:at] + "}")
-        data = frame[at + len(_DATA) : -1]
-        event = protocol.dumps(head["event"])
-        return f"2[{event}]" if data == "null" else f"2[{event},{data}]"
     if frame.startswith(_ACK_ID):
         if at >= 0:  # {"t":"ack","id":N,"data":...}
             return f"3{frame[len(_ACK_ID) : at]}[{frame[at + len(_DATA) : -1]}]"
@@ -84,7 +97,7 @@ class SocketIOSession(Session):
     """A hub session whose client speaks Socket.IO; ``sio_sid`` is its Socket.IO id
     (``socket.id`` in the client: the session's ``id``)."""
 
-    __slots__ = ("engine", "_encoder")
+    __slots__ = ("engine", "_encoder", "_positions", "_held")
 
     _relayed = True
 
@@ -102,6 +115,10 @@ class SocketIOSession(Session):
         super().__init__(hub, None, sid, token, user)  # type: ignore[arg-type]
         self.engine = engine
         self._encoder = encoder
+        # With recovery: the last position sent in each history room, appended to
+        # every event as its offset (the client sends the last one back).
+        self._positions: dict[str, tuple[int, str]] | None = None
+        self._held: list[str] | None = None  # packets kept until CONNECT is answered
 
     @property
     def request(self) -> Request:
@@ -121,8 +138,20 @@ class SocketIOSession(Session):
         self.engine.close("server disconnect" if code == 1000 else reason or str(code))
 
     def _send_frame(self, frame: str) -> bool:
-        packet = self._encoder.packet(frame)
-        return True if packet is None else self.engine.send(packet)
+        encoder = self._encoder
+        packet = encoder.packet(frame)
+        if packet is None:
+            return True
+        positions = self._positions
+        if positions is not None and encoder.room is not None and encoder.where is not None:
+            # Socket.IO's offset: the last string argument. Ours is where this
+            # session is in each of its rooms, so one offset recovers them all.
+            positions[encoder.room] = encoder.where
+            packet = f"{packet[:-1]},{protocol.dumps(protocol.dumps(positions))}]"
+        if self._held is not None:
+            self._held.append(packet)
+            return True
+        return self.engine.send(packet)
 
 
 class SocketIO:
@@ -134,8 +163,12 @@ class SocketIO:
     Options: ``ping_interval`` and ``ping_timeout`` (the hub's ``heartbeat`` and
     ``heartbeat_timeout`` by default), ``max_http_buffer_size`` (1 MB, the largest
     Engine.IO message or polling body), ``cors_origins`` (``"*"`` or the origins
-    allowed to poll from other sites; ``None``: same-origin only). Events are held
-    to the hub's limits (``max_payload``, ``max_depth``, rates).
+    allowed to poll from other sites; ``None``: same-origin only), ``recovery``
+    (Socket.IO's connection state recovery: a client that reconnects within the
+    hub's ``resume_window`` gets its session, its rooms and what it missed in
+    them, and ``socket.recovered`` is true; off by default, as in Socket.IO,
+    because every event then carries its offset). Events are held to the hub's
+    limits (``max_payload``, ``max_depth``, rates).
     """
 
     def __init__(
@@ -146,8 +179,10 @@ class SocketIO:
         ping_timeout: float | None = None,
         max_http_buffer_size: int = 1_000_000,
         cors_origins: str | Sequence[str] | None = None,
+        recovery: bool = False,
     ) -> None:
         self.hub = hub
+        self.recovery = recovery
         self.engine = EngineServer(
             self._opened,
             ping_interval=hub.heartbeat if ping_interval is None else ping_interval,
@@ -292,20 +327,23 @@ class _Connection:
             self.engine.send(part)
 
     async def connect(self, auth: Any) -> None:
-        """CONNECT: ``on_connect`` decides, as for a native hello."""
+        """CONNECT: ``on_connect`` decides, as for a native hello; with recovery, a
+        ``pid`` and ``offset`` in the auth resume the session and replay what it
+        missed in each room."""
         hub, engine = self.hub, self.engine
         await hub.start()
+        resume: dict[str, str] | None = None
+        positions: dict[str, Position] = {}
+        if self.server.recovery and isinstance(auth, dict):
+            resume, positions = _recovery(auth.get("pid"), auth.get("offset"))
+            auth = {k: v for k, v in auth.items() if k != "pid" and k != "offset"}
         try:
             identity = await hub._identify(Hello(engine.request, auth))
         except HubError as exc:
             hub.metrics.refused += 1
             self.connecting = False
-            self._send(
-                protocol.Packet(
-                    protocol.CONNECT_ERROR,
-                    {"message": f"unauthorized: {exc.message}", "data": exc.to_wire()},
-                )
-            )
+            error = {"message": f"unauthorized: {exc.message}", "data": exc.to_wire()}
+            self._send(protocol.Packet(protocol.CONNECT_ERROR, error))
             return
         except Exception:
             logger.exception("on_connect failed for %s", engine.request.client_address)
@@ -315,28 +353,75 @@ class _Connection:
         if engine.closed:
             return
         encoder = self.server._encoder
-        session, _, _ = await hub._session_for(
+        session, rooms, recovered = await hub._session_for(
             lambda sid, token, user: SocketIOSession(hub, engine, encoder, sid, token, user),
             identity,
-            None,
+            resume,
         )
         assert isinstance(session, SocketIOSession)
         self.session = session
         self._hello_timer.cancel()
-        self._send(protocol.Packet(protocol.CONNECT, {"sid": session.id}))
         hub.metrics.sessions_opened += 1
         self.server._spawn(self._serve(session))
         for name in identity.rooms if identity is not None else ():
+            if name not in rooms:
+                rooms.append(name)
+        session._held = []  # what the joins send waits for the CONNECT reply
+        if self.server.recovery:
+            session._positions = {}
+        for name in rooms[: hub.max_rooms]:
+            since = positions.get(name)
             try:
-                await hub._join(session, name, None)
+                info = await hub._join(session, name, since)
             except (HubError, ValueError) as exc:
                 logger.warning("could not put %s in room %r: %s", session, name, exc)
+                recovered = False
+                continue
+            if info["recovered"] is False or ("epoch" in info and since is None):
+                recovered = False  # missed publications are gone, or unknown
+        reply: dict[str, Any] = {"sid": session.id}
+        if self.server.recovery:
+            # The same pid tells the client it recovered; a new one that it did not.
+            reply["pid"] = (
+                resume["pid"]
+                if recovered and resume is not None
+                else f"{session.id}.{session.token}.{secrets.token_urlsafe(6)}"
+            )
+        self._send(protocol.Packet(protocol.CONNECT, reply))
+        held, session._held = session._held, None
+        for packet in held:
+            engine.send(packet)
 
     async def _serve(self, session: SocketIOSession) -> None:
         try:
             await session._work()
         finally:
             await self.hub._close_session(session, f"socket.io: {self.reason}")
+
+
+def _recovery(pid: Any, offset: Any) -> tuple[dict[str, str] | None, dict[str, Position]]:
+    """What a reconnecting client's ``pid`` and ``offset`` ask to resume: the
+    session, and the position in each room (malformed parts count as none)."""
+    resume = None
+    if isinstance(pid, str) and pid.count(".") == 2:
+        sid, token, _ = pid.split(".")
+        resume = {"id": sid, "token": token, "pid": pid}
+    positions: dict[str, Position] = {}
+    if isinstance(offset, str) and len(offset) < 64 * 1024:
+        try:
+            where = json.loads(offset)
+        except ValueError:
+            where = None
+        if isinstance(where, dict):
+            for room, value in where.items():
+                if (
+                    isinstance(value, list)
+                    and len(value) == 2
+                    and type(value[0]) is int
+                    and isinstance(value[1], str)
+                ):
+                    positions[room] = Position(value[0], value[1])
+    return resume, positions
 
 
 def _data(args: list[Any]) -> Any:

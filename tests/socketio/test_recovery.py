@@ -1,0 +1,145 @@
+"""Socket.IO's connection state recovery (``socket.recovered``) over the hub's
+per-room history, with the official socket.io-client under Node: in one process,
+and across two nodes sharing a real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sio_helpers import ServeBoth
+from test_node_client import NODE, NodeClient, pytestmark  # noqa: F401  (skips without node)
+from test_python_client import echo_hub
+
+import switchboard
+from switchboard.realtime import Hub, RoomOptions
+from switchboard.realtime.socketio import SocketIO
+
+
+async def command(client: NodeClient, line: str) -> None:
+    assert client.process.stdin is not None
+    client.process.stdin.write(line.encode() + b"\n")
+    await client.process.stdin.drain()
+
+
+async def until_parked(hub: Hub) -> None:
+    for _ in range(500):
+        if not hub.sessions:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the server did not notice the drop")
+
+
+async def drop_and_miss(client: NodeClient, hub: Hub, emitter: Hub, count: int) -> None:
+    """The client's transport fails; ``count`` events go to "news" meanwhile."""
+    await command(client, "drop")
+    assert (await client.next())["disconnected"] == "forced close"  # engine.close()
+    await until_parked(hub)
+    for n in range(count):
+        await emitter.to("news").emit("n", n + 2)
+
+
+async def connected(client: NodeClient) -> tuple[str, bool]:
+    line = await client.next()
+    assert "connected" in line, line
+    return line["connected"], line["recovered"]
+
+
+async def test_a_reconnection_recovers_what_it_missed(serve_both: ServeBoth) -> None:
+    both = await serve_both(echo_hub(), recovery=True)
+    client = await NodeClient.start(both.url, "recovery")
+    try:
+        sid, recovered = await connected(client)
+        assert recovered is False
+        assert (await client.next())["ack"] == {"joined": "news"}
+        await both.hub.to("news").emit("n", 1)
+        first = await client.next()
+        assert first["event"] == "n" and first["args"][0] == 1  # and its offset after it
+        await drop_and_miss(client, both.hub, both.hub, 2)
+        await command(client, f"reconnect {both.url}")
+        assert await connected(client) == (sid, True)
+        assert [(await client.next())["args"][0] for _ in range(2)] == [2, 3]
+        await both.hub.to("news").emit("n", 4)  # live again
+        assert (await client.next())["args"][0] == 4
+        await command(client, "quit")
+    finally:
+        await client.finish()
+
+
+async def test_not_recovered_when_the_history_is_gone(serve_both: ServeBoth) -> None:
+    both = await serve_both(echo_hub(rooms=RoomOptions(history_size=2)), recovery=True)
+    client = await NodeClient.start(both.url, "recovery")
+    try:
+        await connected(client)
+        assert (await client.next())["ack"] == {"joined": "news"}
+        await both.hub.to("news").emit("n", 1)
+        await client.next()
+        await drop_and_miss(client, both.hub, both.hub, 5)  # more than the room keeps
+        await command(client, f"reconnect {both.url}")
+        assert (await connected(client))[1] is False
+        await command(client, "quit")
+    finally:
+        await client.finish()
+
+
+async def test_without_recovery_there_is_no_pid(serve_both: ServeBoth) -> None:
+    both = await serve_both(echo_hub())
+    client = await NodeClient.start(both.url, "recovery")
+    try:
+        sid, _ = await connected(client)
+        assert (await client.next())["ack"] == {"joined": "news"}
+        await both.hub.to("news").emit("n", 1)
+        assert (await client.next())["args"] == [1]  # no offset appended
+        await drop_and_miss(client, both.hub, both.hub, 1)
+        await command(client, f"reconnect {both.url}")
+        new_sid, recovered = await connected(client)
+        assert not recovered and new_sid != sid
+        await command(client, "quit")
+    finally:
+        await client.finish()
+
+
+@pytest.fixture
+async def redis_url() -> AsyncIterator[str]:
+    from realtime.redis_helpers import RedisServer
+
+    server = RedisServer()
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+async def test_recovery_on_another_node_over_redis(redis_url: str) -> None:
+    """The client drops from node A and comes back on node B: B resumes the session
+    parked in Redis and replays the room's history from Redis."""
+    hubs = [echo_hub(broker=redis_url) for _ in range(2)]
+    contexts, servers = [], []
+    for hub in hubs:
+        router = switchboard.Router()
+        router.mount("/rt", hub)
+        router.mount("/socket.io", SocketIO(hub, recovery=True))
+        context: Any = switchboard.serve(router, "127.0.0.1", 0)
+        servers.append(await context.__aenter__())
+        contexts.append(context)
+    urls = [f"http://127.0.0.1:{server.port}" for server in servers]
+    client = await NodeClient.start(urls[0], "recovery")
+    try:
+        sid, _ = await connected(client)
+        assert (await client.next())["ack"] == {"joined": "news"}
+        await hubs[1].to("news").emit("n", 1)  # from the other node, through Redis
+        assert (await client.next())["args"][0] == 1
+        await drop_and_miss(client, hubs[0], hubs[1], 2)
+        await command(client, f"reconnect {urls[1]}")
+        assert await connected(client) == (sid, True)
+        assert [(await client.next())["args"][0] for _ in range(2)] == [2, 3]
+        assert [s.id for s in hubs[1].sessions] == [sid]
+        await command(client, "quit")
+    finally:
+        await client.finish()
+        for hub, context in zip(hubs, contexts, strict=True):
+            await context.__aexit__(None, None, None)
+            await hub.close()
