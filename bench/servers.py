@@ -191,8 +191,11 @@ async def serve_until_stopped(start: Callable[[], Awaitable[int]]) -> None:
     loop.add_signal_handler(signal.SIGTERM, stop.cancel)
 
     # Exit when the parent goes away: it holds our stdin open for our whole life.
+    # os.read, not sys.stdin: a daemon thread blocked in a buffered read holds its
+    # lock, and at exit CPython waits 1 s for it, then aborts.
     def watch_stdin() -> None:
-        sys.stdin.buffer.read()
+        while os.read(0, 4096):
+            pass
         loop.call_soon_threadsafe(lambda: stop.done() or stop.cancel())
 
     threading.Thread(target=watch_stdin, daemon=True).start()
