@@ -166,31 +166,36 @@ def check_request(request: Request) -> str:
     ``Sec-WebSocket-Version: 13`` when the client's version is missing or not 13.
     """
     headers = request.headers
+    fields = headers._map  # read only: get_all() would copy each list
     if request.method != "GET":
         raise InvalidHandshake(f"WebSocket handshake must be GET, not {request.method}")
     if request.version < "HTTP/1.1":
         raise InvalidHandshake(f"WebSocket handshake needs HTTP/1.1, not {request.version}")
-    if "websocket" not in _lower_list(headers.get_all("Upgrade")):
+    if "websocket" not in _lower_list(fields.get("upgrade", [])):
         raise InvalidHandshake(
             f"Upgrade header must contain websocket: {_show(headers.get('Upgrade'))}"
         )
-    connection = parse_header_tokens(headers.get_all("Connection"))
-    if "upgrade" not in {token.lower() for token in connection}:
+    connection = fields.get("connection", [])
+    # The common case, one plain "Upgrade", needs no tokenizing.
+    if connection != ["Upgrade"] and "upgrade" not in {
+        token.lower() for token in parse_header_tokens(connection)
+    }:
         raise InvalidHandshake(
             f"Connection header must contain Upgrade: {_show(headers.get('Connection'))}"
         )
-    if "Host" not in headers:
+    if "host" not in fields:
         raise InvalidHandshake("missing Host header")
-    keys = headers.get_all("Sec-WebSocket-Key")
+    keys = fields.get("sec-websocket-key", [])
     if len(keys) != 1:
         raise InvalidHandshake(f"{'multiple' if keys else 'missing'} Sec-WebSocket-Key headers")
+    key = keys[0]
     try:
-        valid = len(base64.b64decode(keys[0], validate=True)) == 16
+        valid = len(key) == 24 and len(base64.b64decode(key, validate=True)) == 16
     except ValueError:  # binascii.Error, or a non-ASCII character
         valid = False
     if not valid:
-        raise InvalidHandshake(f"invalid Sec-WebSocket-Key {_show(keys[0])}")
-    versions = headers.get_all("Sec-WebSocket-Version")
+        raise InvalidHandshake(f"invalid Sec-WebSocket-Key {_show(key)}")
+    versions = fields.get("sec-websocket-version", [])
     if versions != ["13"]:
         # RFC 6455 4.4: 426 Upgrade Required, listing the versions we speak.
         reason = f"unsupported Sec-WebSocket-Version {_show(', '.join(versions))}"
@@ -199,7 +204,7 @@ def check_request(request: Request) -> str:
             426,
             headers=[("Sec-WebSocket-Version", "13")],
         )
-    return keys[0]
+    return key
 
 
 def parse_subprotocols(request: Request) -> list[str]:
@@ -309,21 +314,24 @@ def build_response(
     >>> build_response("dGhlIHNhbXBsZSBub25jZQ==").headers["Sec-WebSocket-Accept"]
     's3pPLMBiTxaQ9kYGzzhZRbK+xOo='
     """
-    headers = Headers(
-        [
-            ("Upgrade", "websocket"),
-            ("Connection", "Upgrade"),
-            ("Sec-WebSocket-Accept", accept_key(key)),
-        ]
-    )
+    items = [
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Accept", accept_key(key)),
+    ]
     if subprotocol is not None:
-        headers.add("Sec-WebSocket-Protocol", subprotocol)
+        items.append(("Sec-WebSocket-Protocol", subprotocol))
     if extensions:
-        headers.add("Sec-WebSocket-Extensions", extensions)
+        items.append(("Sec-WebSocket-Extensions", extensions))
     if server:
-        headers.add("Server", server)
-    for name, value in Headers(extra_headers).items():
-        headers.add(name, value)
+        items.append(("Server", server))
+    if extra_headers:
+        items += Headers(extra_headers).items()
+    # Built in one go rather than field by field: this runs for every connection.
+    index: dict[str, list[str]] = {}
+    for name, value in items:
+        index.setdefault(name.lower(), []).append(value)
+    headers = Headers._of(items, index)
     return Response(101, headers=headers)
 
 
