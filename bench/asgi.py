@@ -126,8 +126,8 @@ def serve(name: str) -> None:
 # --- Measurements ------------------------------------------------------------
 
 
-def wrk(port: int, args: argparse.Namespace) -> float:
-    """Requests/s that wrk measured on ``PATH``."""
+def wrk(port: int, args: argparse.Namespace) -> tuple[float, int]:
+    """Requests/s and requests that wrk measured on ``PATH``."""
     seconds = max(1, round(args.duration))
     result = subprocess.run(
         ["wrk", "-t1", f"-c{args.connections}", f"-d{seconds}s", f"http://{HOST}:{port}{PATH}"],
@@ -135,21 +135,29 @@ def wrk(port: int, args: argparse.Namespace) -> float:
         text=True,
         timeout=seconds + 30,
     )
-    found = re.search(r"Requests/sec:\s*([\d.]+)", result.stdout)
+    rate = re.search(r"Requests/sec:\s*([\d.]+)", result.stdout)
+    count = re.search(r"(\d+) requests in", result.stdout)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: .*", result.stdout)
-    if result.returncode or found is None or errors is not None:
+    if result.returncode or rate is None or count is None or errors is not None:
         raise RuntimeError(f"wrk failed on port {port}:\n{result.stdout}{result.stderr}")
-    return float(found[1])
+    return float(rate[1]), int(count[1])
 
 
-async def measure(name: str, scenario: str, server: Any, args: argparse.Namespace) -> float:
+async def measure(scenario: str, server: Any, args: argparse.Namespace) -> tuple[float, float]:
+    """The scenario's rate on ``server``, and the server's CPU microseconds per
+    operation (which holds better than the rate when other jobs share the machine)."""
+    from run import cpu_seconds
+
     import realtime
 
     if scenario == "http":
-        return await asyncio.get_running_loop().run_in_executor(None, wrk, server.port, args)
-    if scenario == "fanout":
-        return (await realtime.measure_fanout(server, args))["fanout"]
-    return (await realtime.measure_ack(server, args))["ack"]
+        before = cpu_seconds(server.pid)
+        loop = asyncio.get_running_loop()
+        rate, count = await loop.run_in_executor(None, wrk, server.port, args)
+        return rate, (cpu_seconds(server.pid) - before) / count * 1e6
+    measure_hub = realtime.measure_fanout if scenario == "fanout" else realtime.measure_ack
+    result = await measure_hub(server, args)
+    return result[scenario], result[f"{scenario}_server_us"]
 
 
 async def run_rounds(args: argparse.Namespace, servers: dict[str, Any]) -> dict[str, Any]:
@@ -160,11 +168,13 @@ async def run_rounds(args: argparse.Namespace, servers: dict[str, Any]) -> dict[
         for scenario in args.scenarios:
             names = HTTP_SERVERS if scenario == "http" else HUB_SERVERS
             for name in rotated(names, r):
-                value = await measure(name, scenario, servers[name], args)
+                rate, cost = await measure(scenario, servers[name], args)
                 servers[name].check_alive()
-                samples.setdefault(scenario, {}).setdefault(name, []).append(value)
+                samples.setdefault(scenario, {}).setdefault(name, []).append(rate)
+                samples.setdefault(f"{scenario}_us", {}).setdefault(name, []).append(cost)
                 print(
-                    f"  round {r + 1}/{args.rounds}  {scenario:<6} {name:<20} {value:,.0f}/s",
+                    f"  round {r + 1}/{args.rounds}  {scenario:<6} {name:<20} {rate:>9,.0f}/s"
+                    f"  server {cost:,.1f} us CPU each",
                     file=sys.stderr,
                 )
                 await asyncio.sleep(args.settle)
@@ -176,21 +186,28 @@ RATIOS = {  # scenario: (numerator, denominator, what the ratio says)
     "fanout": ("switchboard-uvicorn", "switchboard", "hub under uvicorn / native"),
     "ack": ("switchboard-uvicorn", "switchboard", "hub under uvicorn / native"),
 }
+UNITS = {
+    "http": "requests/s",
+    "fanout": "deliveries/s",
+    "ack": "acks/s",
+    "http_us": "server CPU us per request",
+    "fanout_us": "server CPU us per delivery",
+    "ack_us": "server CPU us per ack",
+}
 
 
 def summarize(samples: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     lines, summary = [], {"samples": samples, "medians": {}, "ratios": {}}
-    unit = {"http": "requests/s", "fanout": "deliveries/s", "ack": "acks/s"}
-    for scenario, by_server in samples.items():
+    for metric, by_server in samples.items():
         medians = {name: statistics.median(values) for name, values in by_server.items()}
-        summary["medians"][scenario] = medians
-        lines.append(f"{scenario} ({unit[scenario]}):")
+        summary["medians"][metric] = medians
+        lines.append(f"{metric} ({UNITS[metric]}):")
         for name, median in medians.items():
-            lines.append(f"  {name:<22} {median:>12,.0f}")
-        top, bottom, what = RATIOS[scenario]
+            lines.append(f"  {name:<22} {median:>12,.1f}")
+        top, bottom, what = RATIOS[metric.removesuffix("_us")]
         ratios = [a / b for a, b in zip(by_server[top], by_server[bottom], strict=True)]
         ratio = medians[top] / medians[bottom]
-        summary["ratios"][scenario] = {"median": ratio, "rounds": ratios}
+        summary["ratios"][metric] = {"median": ratio, "rounds": ratios}
         lines.append(
             f"  ratio {what}: {ratio:.2f}x (per round {min(ratios):.2f}-{max(ratios):.2f})"
         )

@@ -20,7 +20,7 @@ def test_asgi_bench_reports_the_ratios(
     done = run_bench("bench/asgi.py", "--quick", "--clients", "20", "--ack-clients", "4")
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
-    assert set(summary["ratios"]) == {"http", "fanout", "ack"}
+    assert set(summary["ratios"]) == {"http", "fanout", "ack", "http_us", "fanout_us", "ack_us"}
     for scenario, ratio in summary["ratios"].items():
         assert ratio["median"] > 0, scenario
     http = summary["medians"]["http"]
