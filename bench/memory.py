@@ -114,7 +114,8 @@ STARTERS = {
 
 
 class ServerProcess:
-    """One server in its own process, stopped by PID."""
+    """One server in its own process, stopped by PID. Servers start side by side:
+    construct them all, then call ``started()`` on each."""
 
     def __init__(self, name: str, compress: bool) -> None:
         self.name = name
@@ -133,11 +134,15 @@ class ServerProcess:
             stderr=self.stderr,
             start_new_session=True,  # Ctrl-C reaches only us; we stop the servers
         )
+        self.port = 0  # known once started()
+
+    def started(self) -> None:
+        """Wait until it listens (at most 30 s) and read its port."""
         assert self.proc.stdout is not None
         ready, _, _ = select.select([self.proc.stdout], [], [], 30)
         line = self.proc.stdout.readline().decode() if ready else ""
         if not line.startswith("PORT "):
-            raise RuntimeError(f"{name} did not start:\n{self.stop()}")
+            raise RuntimeError(f"{self.name} did not start:\n{self.stop()}")
         self.port = int(line.split()[1])
 
     def rss(self) -> float:
@@ -286,7 +291,7 @@ async def measure_round(
 ) -> None:
     """One round on one server: the RSS with ``n`` connections open, then closed."""
     connections = await open_all(server.port, compress, n)
-    await asyncio.sleep(0.5)  # let the server finish its per-connection work
+    await asyncio.sleep(min(0.5, settle))  # let the server finish its per-connection work
     result["open"].append(server.rss())
     await close_all(connections)
     del connections
@@ -327,7 +332,9 @@ async def run(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     results: dict[str, dict[str, Any]] = {}
     try:
         for key, (name, compress) in zip(keys, configs, strict=True):
-            servers[key] = server = ServerProcess(name, compress)
+            servers[key] = ServerProcess(name, compress)
+        for server, (_, compress) in zip(servers.values(), configs, strict=True):
+            server.started()
             await close_all(await open_all(server.port, compress, 1))  # imports, caches
         await asyncio.sleep(args.settle)
         for key, server in servers.items():

@@ -921,9 +921,6 @@ def main(argv: list[str] | None = None) -> int:
         samples = uvloop.run(run_rounds(args, servers))
     finally:
         for server in servers.values():
-            if server.proc.poll() is None:
-                server.proc.terminate()  # all at once: some take a while to exit
-        for server in servers.values():
             server.stop()
     lines, summary = summarize(samples, args)
     v = summary["versions"]
