@@ -89,13 +89,20 @@ class HTTPClient:
             await self.writer.wait_closed()
 
 
-async def fetch(port: int, method: str, target: str, body: bytes = b"") -> Response:
-    """One request on a connection of its own."""
+@contextlib.asynccontextmanager
+async def http_client(port: int) -> AsyncIterator[HTTPClient]:
+    """An :class:`HTTPClient` connection, closed at the end."""
     client = await HTTPClient.open(port)
     try:
-        return await client.request(method, target, body)
+        yield client
     finally:
         await client.close()
+
+
+async def fetch(port: int, method: str, target: str, body: bytes = b"") -> Response:
+    """One request on a connection of its own."""
+    async with http_client(port) as client:
+        return await client.request(method, target, body)
 
 
 def asgi_errors(caplog: Any) -> list[logging.LogRecord]:

@@ -21,7 +21,7 @@ import switchboard
 from switchboard.realtime import Hub, connect
 from switchboard.server.asgi_host import LifespanFailed
 
-from .conftest import HTTPClient, asgi_errors, fetch
+from .conftest import asgi_errors, fetch, http_client
 
 EVENTS: list[str] = []
 PRODUCED: list[int] = []  # pieces of /api/big made so far
@@ -154,8 +154,7 @@ async def test_a_large_upload_reaches_the_app_in_pieces() -> None:
 
 async def test_a_streaming_response_is_chunked_and_keeps_the_connection() -> None:
     async with serving(make_api()) as server:
-        client = await HTTPClient.open(server.port)
-        try:
+        async with http_client(server.port) as client:
             first = await client.request("GET", "/api/stream")
             assert first.headers["Transfer-Encoding"] == "chunked"
             assert first.body == b"line 0\nline 1\nline 2\n"
@@ -163,33 +162,25 @@ async def test_a_streaming_response_is_chunked_and_keeps_the_connection() -> Non
             assert second.status == 200
             third = await client.request("GET", "/native")
             assert third.body == b'{"native":true}'
-        finally:
-            await client.close()
 
 
 async def test_http_10_gets_a_content_length_and_a_close() -> None:
     async with serving(make_api()) as server:
-        client = await HTTPClient.open(server.port)
-        try:
+        async with http_client(server.port) as client:
             response = await client.request("GET", "/api/stream", version="HTTP/1.0")
             assert response.headers["Content-Length"] == str(len(response.body))
             assert response.body == b"line 0\nline 1\nline 2\n"
             assert await client.closed_by_server()
-        finally:
-            await client.close()
 
 
 async def test_head_gets_headers_without_a_body() -> None:
     async with serving(make_api()) as server:
-        client = await HTTPClient.open(server.port)
-        try:
+        async with http_client(server.port) as client:
             head = await client.request("HEAD", "/api/both")
             assert head.status == 200 and head.body == b""
             assert head.headers["Content-Length"] == str(len(b'{"method":"either"}'))
             after = await client.request("GET", "/api/both")  # the stream is still in step
             assert after.body == b'{"method":"either"}'
-        finally:
-            await client.close()
 
 
 async def test_a_client_that_does_not_read_pauses_a_streaming_app() -> None:
@@ -209,15 +200,12 @@ async def test_an_app_error_is_a_500_that_reveals_nothing_logged_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     async with serving(make_api()) as server:
-        client = await HTTPClient.open(server.port)
-        try:
+        async with http_client(server.port) as client:
             response = await client.request("GET", "/api/boom")
             assert response.status == 500
             assert b"hunter2" not in response.body and b"Traceback" not in response.body
             again = await client.request("GET", "/api/items/2")  # Starlette's 500 was whole
             assert again.status == 200
-        finally:
-            await client.close()
     errors = asgi_errors(caplog)
     assert len(errors) == 1 and "GET /api/boom" in errors[0].getMessage()
 

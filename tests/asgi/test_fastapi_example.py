@@ -14,7 +14,7 @@ from typing import Any
 import switchboard
 from switchboard.realtime import connect
 
-from .conftest import HTTPClient, fetch
+from .conftest import fetch, http_client
 
 APP = Path(__file__).resolve().parents[2] / "examples" / "fastapi_app" / "app.py"
 
@@ -56,10 +56,7 @@ async def test_a_posted_note_reaches_the_hubs_clients() -> None:
 
 
 async def post(port: int, body: bytes) -> tuple[int, Any]:
-    client = await HTTPClient.open(port)
-    try:
+    async with http_client(port) as client:
         json_type = [("Content-Type", "application/json")]
         response = await client.request("POST", "/api/notes", body, json_type)
-    finally:
-        await client.close()
     return response.status, json.loads(response.body)
