@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import logging
 import secrets
@@ -80,8 +79,9 @@ class EngineSocket:
         self._queue(MESSAGE + data if isinstance(data, str) else bytes(data))
         return not self.closed
 
-    def close(self, reason: str = "server disconnect") -> None:
-        """End the session: the client's poll gets a close packet, a WebSocket is closed."""
+    def close(self, reason: str = "server disconnect", code: int = 1000) -> None:
+        """End the session: the client's poll gets a close packet, a WebSocket is
+        closed with ``code``."""
         if self.closed:
             return
         self.closed = True
@@ -93,7 +93,7 @@ class EngineSocket:
         self._wake_poll()
         if self.ws is not None:
             ws = self.ws
-            self._loop.create_task(ws.close(1000 if reason == "server disconnect" else 1001))
+            self._loop.create_task(ws.close(code))
         try:
             self.on_close(reason)
         except Exception:
@@ -370,23 +370,29 @@ class EngineServer:
         return True
 
     async def _read(self, socket: EngineSocket, ws: WebSocket) -> None:
+        """Hand the session each message as it arrives (in the protocol's callback:
+        no task switch per message), until the connection closes."""
         limit = self.max_http_buffer_size
+
+        def receive(message: Data) -> None:
+            if socket.closed:
+                return
+            if len(message) > limit:
+                socket.close("transport error", 1009)
+                return
+            socket.on_activity()
+            try:
+                socket._packet(message)
+            except ValueError as exc:
+                logger.info("engine.io %s: %s", socket.sid, exc)
+                socket.close("parse error", 1008)
+
+        ws.set_message_handler(receive)
         try:
-            async for message in ws:
-                if len(message) > limit:
-                    socket.close("transport error")
-                    await ws.close(1009, "message too large")
-                    break
-                socket.on_activity()
-                try:
-                    socket._packet(message)
-                except ValueError as exc:
-                    logger.info("engine.io %s: %s", socket.sid, exc)
-                    socket.close("parse error")
-                    break
+            await ws.wait_closed()
         finally:
-            with contextlib.suppress(Exception):
-                socket.close("transport close")
+            ws.set_message_handler(None)
+            socket.close("transport close")
 
 
 def _query(request: Request) -> dict[str, str]:

@@ -206,7 +206,7 @@ class SocketIO:
         """End every Engine.IO session (a shutdown hook: polling sessions outlive
         the server's connections) and wait for their sessions to close."""
         for engine in list(self.engine.sockets.values()):
-            engine.close("server shutting down")
+            engine.close("server shutting down", 1001)
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
 
