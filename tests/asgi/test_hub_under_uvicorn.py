@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -73,11 +76,51 @@ async def exercise(url: str) -> None:
 
 async def test_the_hub_alone_under_uvicorn() -> None:
     hub = chat_hub()
-    async with uvicorn_serving(hub.asgi()) as port:
+    async with uvicorn_serving(hub) as port:  # the hub is an ASGI app itself
         await exercise(f"ws://127.0.0.1:{port}/")
         client_js = await fetch(port, "GET", "/client.js")
         assert client_js.status == 200 and b"export" in client_js.body
     assert hub._started is None  # lifespan shutdown closed the hub
+
+
+HUB_MODULE = """
+from switchboard.realtime import Hub
+
+hub = Hub()
+
+@hub.on("echo")
+def echo(session, data):
+    return data
+"""
+
+
+async def test_uvicorns_command_line_serves_module_colon_hub(tmp_path: Path) -> None:
+    (tmp_path / "hubapp.py").write_text(HUB_MODULE)
+    uvicorn = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "hubapp:hub",
+        "--port",
+        "0",
+        cwd=tmp_path,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert uvicorn.stderr is not None
+    try:
+        port = None
+        for _ in range(20):  # bounded: uvicorn logs a few lines before it listens
+            line = (await asyncio.wait_for(uvicorn.stderr.readline(), 20)).decode()
+            found = re.search(r"running on http://127\.0\.0\.1:(\d+)", line)
+            if found:
+                port = int(found[1])
+                break
+        assert port is not None, "uvicorn did not say where it listens"
+        async with connect(f"ws://127.0.0.1:{port}/") as client:
+            assert await client.emit("echo", [1, "two"]) == [1, "two"]
+    finally:
+        uvicorn.terminate()
+        await asyncio.wait_for(uvicorn.wait(), 20)
 
 
 async def test_the_hub_mounted_in_fastapi() -> None:

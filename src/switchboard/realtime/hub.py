@@ -189,6 +189,7 @@ class Hub:
         self._on_disconnect: DisconnectHook | None = None
         self._authorize_join: JoinHook | None = None
         self._sessions: dict[str, Session] = {}
+        self._asgi: ASGIApp | None = None  # made by the first ASGI call
         self._users: dict[str, list[Session]] = {}  # a list: most users have one
         self._all = Members()
         self._local: dict[str, LocalRoom] = {}
@@ -344,6 +345,13 @@ class Hub:
         router = Router()
         self.mount(router, "")
         return router.asgi(**options)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """The hub is an ASGI app itself (``uvicorn module:hub``): ``hub.asgi()``
+        with the default options."""
+        if self._asgi is None:
+            self._asgi = self.asgi()
+        await self._asgi(scope, receive, send)
 
     async def start(self) -> None:
         """Start the broker and the heartbeat; the first connection does it if needed."""
