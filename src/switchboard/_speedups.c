@@ -1,7 +1,7 @@
 /* Optional C accelerators; each has a pure-Python fallback or a slower path.
  *
- * apply_mask: XOR masking of frame payloads (RFC 6455 5.3). Pure Python has no
- * fast way to XOR a megabyte with a 4-byte key; this does it 8 bytes at a time.
+ * apply_mask, unmask_join: XOR masking of frame payloads (RFC 6455 5.3). Pure
+ * Python has no fast way to XOR a megabyte with a 4-byte key.
  *
  * send_nowait, send_to_ready: non-blocking send() straight to a socket, for
  * switchboard._direct (which says when that is safe). A small write through a
@@ -16,39 +16,114 @@
 #include <sys/socket.h>
 #endif
 
+/* out[i] = in[i] ^ key[(i + phase) & 3] for n bytes; out may be in. 16 bytes a step
+ * with GCC or Clang vectors (SSE2 on any x86-64, NEON on arm64), four at a time,
+ * else 8: memory
+ * speed for a megabyte, where a plain word loop costs four instructions per word. */
+static void
+mask_bytes(unsigned char *out, const unsigned char *in, Py_ssize_t n, const unsigned char *key,
+           Py_ssize_t phase)
+{
+    unsigned char k16[16];
+    for (int j = 0; j < 16; j++)
+        k16[j] = key[(j + phase) & 3];
+    Py_ssize_t i = 0;
+#if defined(__GNUC__) || defined(__clang__)
+    typedef unsigned char v16 __attribute__((vector_size(16)));
+    v16 kv;
+    memcpy(&kv, k16, 16);
+    for (; i + 64 <= n; i += 64) { /* four vectors a step: fewer loop instructions */
+        v16 a, b, c, d;
+        memcpy(&a, in + i, 16);
+        memcpy(&b, in + i + 16, 16);
+        memcpy(&c, in + i + 32, 16);
+        memcpy(&d, in + i + 48, 16);
+        a ^= kv, b ^= kv, c ^= kv, d ^= kv;
+        memcpy(out + i, &a, 16);
+        memcpy(out + i + 16, &b, 16);
+        memcpy(out + i + 32, &c, 16);
+        memcpy(out + i + 48, &d, 16);
+    }
+    for (; i + 16 <= n; i += 16) {
+        v16 word;
+        memcpy(&word, in + i, 16);
+        word ^= kv;
+        memcpy(out + i, &word, 16);
+    }
+#else
+    uint64_t key64;
+    memcpy(&key64, k16, 8);
+    for (; i + 8 <= n; i += 8) {
+        uint64_t word;
+        memcpy(&word, in + i, 8);
+        word ^= key64;
+        memcpy(out + i, &word, 8);
+    }
+#endif
+    for (; i < n; i++)
+        out[i] = in[i] ^ k16[i & 15];
+}
+
 static PyObject *
 apply_mask(PyObject *self, PyObject *args)
 {
     Py_buffer data, mask;
     if (!PyArg_ParseTuple(args, "y*y*:apply_mask", &data, &mask))
         return NULL;
-    if (mask.len != 4) {
-        PyBuffer_Release(&data);
-        PyBuffer_Release(&mask);
+    PyObject *result = NULL;
+    if (mask.len != 4)
         PyErr_SetString(PyExc_ValueError, "mask must be 4 bytes");
-        return NULL;
-    }
-    PyObject *result = PyBytes_FromStringAndSize(NULL, data.len);
-    if (result != NULL) {
-        const unsigned char *in = data.buf;
-        const unsigned char *key = mask.buf;
-        unsigned char *out = (unsigned char *)PyBytes_AS_STRING(result);
-        Py_ssize_t n = data.len, i = 0;
-        uint64_t key64;
-        unsigned char k8[8];
-        memcpy(k8, key, 4);
-        memcpy(k8 + 4, key, 4);
-        memcpy(&key64, k8, 8);
-        for (; i + 8 <= n; i += 8) {
-            uint64_t word;
-            memcpy(&word, in + i, 8);
-            word ^= key64;
-            memcpy(out + i, &word, 8);
-        }
-        for (; i < n; i++)
-            out[i] = in[i] ^ key[i & 3];
-    }
+    else if ((result = PyBytes_FromStringAndSize(NULL, data.len)) != NULL)
+        mask_bytes((unsigned char *)PyBytes_AS_STRING(result), data.buf, data.len, mask.buf, 0);
     PyBuffer_Release(&data);
+    PyBuffer_Release(&mask);
+    return result;
+}
+
+/* unmask_join(chunks: sequence of buffers, mask) -> bytes: the chunks joined and
+ * unmasked in one pass, for a large frame's payload that arrived in many reads: no
+ * buffer it is gathered into first, no second pass to unmask it. */
+static PyObject *
+unmask_join(PyObject *self, PyObject *args)
+{
+    PyObject *sequence, *chunks = NULL, *result = NULL;
+    Py_buffer mask;
+    if (!PyArg_ParseTuple(args, "Oy*:unmask_join", &sequence, &mask))
+        return NULL;
+    if (mask.len != 4) {
+        PyErr_SetString(PyExc_ValueError, "mask must be 4 bytes");
+        goto done;
+    }
+    chunks = PySequence_Fast(sequence, "unmask_join: chunks must be a sequence of buffers");
+    if (chunks == NULL)
+        goto done;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(chunks), total = 0;
+    PyObject **items = PySequence_Fast_ITEMS(chunks);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        Py_buffer part;
+        if (PyObject_GetBuffer(items[i], &part, PyBUF_SIMPLE) < 0)
+            goto done;
+        total += part.len;
+        PyBuffer_Release(&part);
+    }
+    result = PyBytes_FromStringAndSize(NULL, total);
+    if (result == NULL)
+        goto done;
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(result);
+    Py_ssize_t at = 0;
+    /* No Python code runs between the two loops, so the sizes cannot change. */
+    for (Py_ssize_t i = 0; i < count; i++) {
+        Py_buffer part;
+        if (PyObject_GetBuffer(items[i], &part, PyBUF_SIMPLE) < 0) {
+            Py_CLEAR(result);
+            goto done;
+        }
+        mask_bytes(out + at, part.buf, part.len, mask.buf, at & 3);
+        at += part.len;
+        PyBuffer_Release(&part);
+    }
+done:
+    Py_XDECREF(chunks);
     PyBuffer_Release(&mask);
     return result;
 }
@@ -146,6 +221,7 @@ done:
 
 static PyMethodDef methods[] = {
     {"apply_mask", apply_mask, METH_VARARGS, "XOR data with a repeating 4-byte mask."},
+    {"unmask_join", unmask_join, METH_VARARGS, "Join buffers and XOR them with a 4-byte mask."},
 #ifndef _WIN32
     {"send_nowait", send_nowait, METH_VARARGS,
      "Send bytes on a socket without blocking; return how many were sent."},

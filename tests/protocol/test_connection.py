@@ -332,6 +332,66 @@ def test_valid_text_split_across_reads_is_unaffected() -> None:
     assert conn.events_received() == [Message(text)]
 
 
+# -- large frames: gathered as they arrive, joined and unmasked once --------------------
+
+
+LARGE = bytes(range(256)) * 1024  # 256 KiB: over the size a frame is gathered from
+
+
+@pytest.mark.parametrize("role", [Role.SERVER, Role.CLIENT])
+@pytest.mark.parametrize("step", [1000, 65536, 100_003])
+def test_large_frame_in_many_reads_then_more_frames(role: Role, step: int) -> None:
+    mask = MASK if role is Role.SERVER else None
+    stream = encode_frame(Opcode.BINARY, LARGE, mask=mask) + encode_frame(
+        Opcode.TEXT, b"after", mask=mask
+    )
+    conn = Connection(role)
+    for i in range(0, len(stream), step):
+        # A reused buffer, as a caller reading into one would pass: kept only as copies.
+        chunk = bytearray(stream[i : i + step])
+        conn.receive_data(chunk)
+        chunk[:] = b"\0" * len(chunk)
+    assert conn.events_received() == [Message(LARGE), Message("after")]
+
+
+def test_large_text_frame_fails_at_the_read_with_invalid_utf8() -> None:
+    payload = "é".encode() * 50_000 + b"\xff" + b"x" * 100_000
+    frame = client_frame(Opcode.TEXT, payload)
+    conn = server()
+    conn.receive_data(frame[:70_000])
+    conn.receive_data(frame[70_000:100_000])
+    assert conn.failure is None
+    conn.receive_data(frame[100_000:100_020])  # the invalid byte is at 100,008
+    closed_with(conn, 1007)
+    conn.receive_data(frame[100_020:])
+    assert conn.events_received() == []
+
+
+def test_large_text_split_inside_characters() -> None:
+    text = "€" * 40_000 + "ok"
+    frame = client_frame(Opcode.TEXT, text.encode())
+    conn = server()
+    for i in range(0, len(frame), 65_537):  # each cut inside a 3-byte character
+        conn.receive_data(memoryview(frame)[i : i + 65_537])
+    assert conn.events_received() == [Message(text)]
+
+
+def test_large_continuation_frame() -> None:
+    conn = server()
+    conn.receive_data(client_frame(Opcode.BINARY, b"head", fin=False))
+    frame = client_frame(Opcode.CONT, LARGE)
+    conn.receive_data(frame[:100])
+    conn.receive_data(frame[100:])
+    assert b"".join(e.data for e in conn.events_received()) == b"head" + LARGE  # type: ignore[union-attr, misc]
+
+
+def test_eof_during_large_frame() -> None:
+    conn = server()
+    conn.receive_data(client_frame(Opcode.BINARY, LARGE)[:70_000])
+    conn.receive_eof()
+    assert conn.state is State.CLOSED and conn.events_received() == []
+
+
 # -- limits -------------------------------------------------------------------------
 
 

@@ -48,7 +48,7 @@ def test_length_encodings(length: int, header: str) -> None:
     assert encode_header(0x82, length) == bytes.fromhex(header)
 
 
-@pytest.mark.parametrize("size", [0, 1, 3, 4, 7, 8, 9, 1000, 65537])
+@pytest.mark.parametrize("size", [0, 1, 3, 4, 7, 8, 9, 15, 16, 17, 63, 64, 65, 1000, 65537])
 def test_mask_matches_bytewise_xor_and_python_fallback(size: int) -> None:
     data, mask = os.urandom(size), os.urandom(4)
     expected = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
@@ -57,9 +57,31 @@ def test_mask_matches_bytewise_xor_and_python_fallback(size: int) -> None:
     assert apply_mask(memoryview(bytearray(data)), mask) == expected
 
 
+@pytest.mark.parametrize("sizes", [[], [0], [1, 2, 3], [5, 64, 7], [65, 0, 1000, 3], [70_001] * 3])
+def test_unmask_join_matches_mask_of_the_joined_chunks(sizes: list[int]) -> None:
+    # Chunks of every phase of the mask, as reads cut a frame; views and bytearrays too.
+    chunks: list[bytes | bytearray | memoryview] = [os.urandom(n) for n in sizes]
+    mask = os.urandom(4)
+    expected = apply_mask(b"".join(chunks), mask)
+    assert frames.unmask_join(chunks, mask) == expected
+    assert frames._unmask_join_python(chunks, mask) == expected
+    mixed = [memoryview(c) if i % 2 else bytearray(c) for i, c in enumerate(chunks)]
+    assert frames.unmask_join(tuple(mixed), mask) == expected
+
+
+def test_unmask_join_rejects_a_bad_mask() -> None:
+    with pytest.raises(ValueError, match="mask must be 4 bytes"):
+        frames.unmask_join([b"abc"], b"abc")
+    with pytest.raises(TypeError):
+        frames.unmask_join([b"abc", 3], b"abcd")  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="sequence of buffers"):
+        frames.unmask_join(3, b"abcd")  # type: ignore[arg-type]
+
+
 def test_c_accelerator_is_built() -> None:
     # The test command installs a compiler, so the fast path must be the one in use.
     assert frames.apply_mask is not frames._apply_mask_python
+    assert frames.unmask_join is not frames._unmask_join_python
 
 
 # RFC 6455 5.5.1 and 7.4: close payloads and codes.

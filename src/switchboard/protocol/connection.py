@@ -38,7 +38,7 @@ from .errors import (
     ProtocolError,
 )
 from .events import Event, Fragment, Message, Ping, Pong
-from .frames import apply_mask, decode_close, encode_close, encode_header
+from .frames import apply_mask, decode_close, encode_close, encode_header, unmask_join
 from .limits import Limits
 
 if TYPE_CHECKING:
@@ -51,6 +51,9 @@ _OK_CODES = frozenset({1000, 1001, 1005})
 # Payloads at most this long are copied into the header's bytes (one write);
 # longer ones are handed to the transport as they are (no copy).
 _COPY_LIMIT = 4096
+# An incomplete frame at least this long is gathered as the reads that bring it,
+# then joined (and unmasked) in one pass: no buffer that grows, copy by copy, first.
+_GATHER_LIMIT = 65536
 
 
 class Role(enum.Enum):
@@ -122,6 +125,7 @@ class Connection:
         # An incomplete text frame being checked as it arrives: header length,
         # payload length, mask, decoder, payload bytes checked so far.
         self._partial: tuple[int, int, bytes | None, codecs.IncrementalDecoder, int] | None = None
+        self._large: _LargeFrame | None = None  # an incomplete frame over _GATHER_LIMIT
         self._discard = False  # after a close frame or a failure, input is ignored
         self._eof = False
         #: The close frame received from the peer, if any.
@@ -176,6 +180,11 @@ class Connection:
         """Feed bytes read from the network."""
         if self._discard:
             return
+        if self._large is not None:
+            rest = self._receive_large(data)
+            if rest is None or self._discard:
+                return
+            data = rest
         buf = self._buf
         if buf:
             buf += data
@@ -200,6 +209,26 @@ class Connection:
             buf += memoryview(source)[pos:]
         if self._partial is not None:
             self._check_partial_text()
+
+    def _receive_large(
+        self, data: bytes | bytearray | memoryview
+    ) -> bytes | bytearray | memoryview | None:
+        """Add ``data`` to the large frame being gathered; once it is complete, handle
+        it and return the bytes after it (else ``None``)."""
+        large = self._large
+        assert large is not None
+        need = large.left
+        try:
+            if len(data) < need:
+                large.add(data)
+                return None
+            large.add(memoryview(data)[:need] if len(data) > need else data)
+            self._large = None
+            self._handle_frame(large.b0, large.payload())
+        except ProtocolError as exc:
+            self._fail(exc)
+            return None
+        return memoryview(data)[need:]
 
     def _check_partial_text(self) -> None:
         """Validate the part of an incomplete text frame received so far.
@@ -231,6 +260,7 @@ class Connection:
         self._eof = True
         self._discard = True
         self._buf.clear()
+        self._large = None
         if self.deflate is not None:
             self.deflate.release()  # its zlib state is of no more use: free it now
 
@@ -285,6 +315,12 @@ class Connection:
                 elif server:
                     raise ProtocolError("client frames must be masked")
                 end = p + length
+                if end > n and length >= _GATHER_LIMIT:
+                    mask = bytes(view[p - 4 : p]) if server else None
+                    self._large = _LargeFrame(b0, length, mask, self._partial_decoder(b0))
+                    self._large.add(view[p:n] if type(data) is bytes else bytes(view[p:n]))
+                    pos = n
+                    break
                 if end > n:
                     self._need = end - pos
                     self._watch_partial_text(
@@ -357,17 +393,24 @@ class Connection:
         self, b0: int, header_len: int, length: int, mask: memoryview | None
     ) -> None:
         """Start checking an incomplete uncompressed text frame as it arrives."""
+        decoder = self._partial_decoder(b0)
+        if decoder is not None:
+            self._partial = (header_len, length, None if mask is None else bytes(mask), decoder, 0)
+
+    def _partial_decoder(self, b0: int) -> codecs.IncrementalDecoder | None:
+        """A decoder to check an incomplete frame's text as it arrives, if it is
+        uncompressed text: in the state where the message's earlier frames left it."""
         opcode = b0 & 0x0F
         if b0 & 0x40 or not (opcode == 1 or (opcode == 0 and self._frag_decoder is not None)):
-            return
+            return None
         if opcode == 0 and self._frag_compressed:
-            return
+            return None
         decoder = _Utf8Decoder()
         if opcode == 0:
             assert self._frag_decoder is not None
             self._decode_fragments()  # the decoder's state after every complete frame
             decoder.setstate(self._frag_decoder.getstate())
-        self._partial = (header_len, length, None if mask is None else bytes(mask), decoder, 0)
+        return decoder
 
     def _check_header(self, b0: int, length: int) -> None:
         """Validate a frame header before its payload arrives (fail fast)."""
@@ -536,6 +579,7 @@ class Connection:
         """Fail the connection (RFC 6455 7.1.7): send a close frame if we still may."""
         self.failure = exc
         self._discard = True
+        self._large = None
         self._frag_parts.clear()
         self._frag_text.clear()
         if self.close_sent is None:
@@ -659,3 +703,44 @@ class Connection:
         payload = encode_close(code, reason)  # validates before any state changes
         self.close_sent = Close(code, reason)
         self._write(0x88, payload)
+
+
+class _LargeFrame:
+    """A frame over ``_GATHER_LIMIT`` whose payload is still arriving: its first
+    byte, the reads that brought its payload so far, and how many bytes it lacks.
+    Text is checked as it arrives, so invalid UTF-8 fails the connection at once."""
+
+    __slots__ = ("b0", "left", "mask", "decoder", "chunks", "received")
+
+    def __init__(
+        self, b0: int, length: int, mask: bytes | None, decoder: codecs.IncrementalDecoder | None
+    ) -> None:
+        self.b0 = b0
+        self.left = length
+        self.mask = mask
+        self.decoder = decoder
+        self.chunks: list[bytes | bytearray | memoryview] = []
+        self.received = 0
+
+    def add(self, chunk: bytes | bytearray | memoryview) -> None:
+        """Keep ``chunk`` (a copy unless it is immutable bytes, or a view of them)."""
+        if not (type(chunk) is bytes or (type(chunk) is memoryview and type(chunk.obj) is bytes)):
+            chunk = bytes(chunk)  # the caller may reuse its buffer
+        self.chunks.append(chunk)
+        if self.decoder is not None:
+            text = chunk
+            if self.mask is not None:
+                shift = self.received & 3
+                text = apply_mask(chunk, self.mask[shift:] + self.mask[:shift])
+            try:
+                self.decoder.decode(text)
+            except UnicodeDecodeError:
+                raise ProtocolError("invalid UTF-8 in a text message", 1007) from None
+        self.left -= len(chunk)
+        self.received += len(chunk)
+
+    def payload(self) -> bytes:
+        """The whole payload, unmasked."""
+        if self.mask is not None:
+            return unmask_join(self.chunks, self.mask)
+        return b"".join(self.chunks)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import enum
 import struct
+from collections.abc import Sequence
 
 from .errors import Close, ProtocolError
 
 __all__ = [
     "Opcode",
     "apply_mask",
+    "unmask_join",
     "encode_header",
     "encode_frame",
     "encode_close",
@@ -43,12 +45,21 @@ def _apply_mask_python(
     return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(n, "little")
 
 
+def _unmask_join_python(
+    chunks: Sequence[bytes | bytearray | memoryview], mask: bytes | bytearray | memoryview
+) -> bytes:
+    return _apply_mask_python(b"".join(chunks), mask)
+
+
 # ``apply_mask(data, mask)`` XORs data with the 4-byte mask repeated (RFC 6455 5.3);
-# it is its own inverse. The C version is optional (built when a compiler exists).
+# it is its own inverse. ``unmask_join(chunks, mask)`` is ``apply_mask`` of the
+# chunks joined, in one pass. The C versions are optional (built when a compiler
+# exists).
 try:
-    from .._speedups import apply_mask
+    from .._speedups import apply_mask, unmask_join
 except ImportError:  # pragma: no cover - exercised by the pure-Python test
     apply_mask = _apply_mask_python
+    unmask_join = _unmask_join_python
 
 _pack_short = struct.Struct("!BBH").pack
 _pack_long = struct.Struct("!BBQ").pack
