@@ -74,22 +74,27 @@ class Members:
         """Send ``frame`` to every member but ``skip``; how many it reached."""
         sent = broadcast(self.group, frame, skip=None if skip is None else skip.ws)
         if self.relayed:
-            for session in list(self.relayed):  # a send may close a slow one
-                if session is not skip and session._send_frame(frame):
-                    sent += 1
+            sent += _relay(self.relayed, frame, skip)
         return sent
+
+
+def _relay(sessions: Iterable[Session], frame: str, skip: Session | None) -> int:
+    """Send to relayed sessions, each wire's in one batch (its ``_send_many``)."""
+    batches: dict[type[Session], list[Session]] = {}
+    for session in sessions:  # a snapshot: a send may close a slow one
+        if session is not skip:
+            batches.setdefault(type(session), []).append(session)
+    return sum(kind._send_many(batch, frame) for kind, batch in batches.items())
 
 
 def send_to(sessions: Iterable[Session], frame: str) -> int:
     """Send ``frame`` to a few sessions of any wire; how many it reached."""
-    native = []
-    sent = 0
+    native: list[Session] = []
+    relayed: list[Session] = []
     for session in sessions:
-        if session._relayed:
-            sent += session._send_frame(frame)
-        else:
-            native.append(session.ws)
-    return sent + (broadcast(native, frame) if native else 0)
+        (relayed if session._relayed else native).append(session)
+    sent = broadcast([s.ws for s in native], frame) if native else 0
+    return sent + (_relay(relayed, frame, None) if relayed else 0)
 
 
 class LocalRoom:

@@ -173,6 +173,12 @@ class Session:
         the write budget, as for room emits); False if it is closed or closing."""
         return self.ws.send_nowait(frame)
 
+    @classmethod
+    def _send_many(cls, sessions: list[Session], frame: str) -> int:
+        """Send a publication's frame to sessions of this class (relayed ones: a
+        wire may batch them); how many it reached."""
+        return sum(session._send_frame(frame) for session in sessions)
+
     def _receive(self, message: dict[str, Any], now: float) -> None:
         """Handle one decoded message from the client (in the read loop: never waits)."""
         kind = message["t"]

@@ -21,8 +21,9 @@ import secrets
 from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ...broadcast import broadcast
 from ...protocol.http11 import Request
-from ...websocket import Data
+from ...websocket import Data, WebSocket
 from .. import wire
 from ..brokers.base import Position
 from ..errors import HubError
@@ -49,18 +50,28 @@ class Encoder:
     ``room`` and ``where`` say which room's history the event was numbered in
     (``None`` for other packets)."""
 
-    __slots__ = ("_last", "_packet", "room", "where")
+    __slots__ = ("_last", "_packet", "_message", "room", "where")
 
     def __init__(self) -> None:
         self._last: str | None = None
         self._packet: str | None = None
+        self._message: str | None = None
         self.room: str | None = None
         self.where: tuple[int, str] | None = None
+
+    def message(self, frame: str) -> str | None:
+        """:meth:`packet` as an Engine.IO message (``4`` in front), built once."""
+        packet = self.packet(frame)
+        if packet is None:
+            return None
+        if self._message is None:
+            self._message = "4" + packet
+        return self._message
 
     def packet(self, frame: str) -> str | None:
         if frame is self._last:  # the same publication, for the next member
             return self._packet
-        self.room = self.where = None
+        self.room = self.where = self._message = None
         packet = self._translate(frame)
         self._last, self._packet = frame, packet
         return packet
@@ -136,6 +147,26 @@ class SocketIOSession(Session):
         if code == 1000 or 4400 <= code < 4500:
             self.engine.send("1")
         self.engine.close("server disconnect" if code == 1000 else reason or str(code))
+
+    @classmethod
+    def _send_many(cls, sessions: list[Session], frame: str) -> int:
+        """A publication to many: the members on a WebSocket whose events carry no
+        offset of their own get one frame, built once and written by
+        :func:`~switchboard.broadcast` (one C loop); the others one by one."""
+        direct: dict[Encoder, list[WebSocket]] = {}
+        sent = 0
+        for session in sessions:
+            assert isinstance(session, SocketIOSession)
+            ws = session.engine.ws
+            if ws is not None and session._positions is None and session._held is None:
+                direct.setdefault(session._encoder, []).append(ws)
+            else:
+                sent += session._send_frame(frame)
+        for encoder, connections in direct.items():
+            message = encoder.message(frame)
+            if message is not None:  # (None: nothing to send, a presence diff say)
+                sent += broadcast(connections, message)
+        return sent
 
     def _send_frame(self, frame: str) -> bool:
         encoder = self._encoder
