@@ -324,6 +324,8 @@ class ASGITransport(asyncio.Transport):
             message = await receive()
             kind = message["type"]
             if kind == "websocket.receive":
+                if peer.close_sent is not None:
+                    continue  # the WebSocket closed: what comes after is dropped
                 text = message.get("text")
                 if text is not None:
                     peer.send_text(text)
@@ -339,10 +341,12 @@ class ASGITransport(asyncio.Transport):
             else:
                 continue
             data = b"".join(peer.data_to_send())
-            if data and self._ws.state is not State.CLOSED:
-                self._ws.data_received(data)
+            if data:
+                # From a loop callback, as a socket's data comes: no task is running,
+                # so the hub can run a request as its session's worker at once.
+                self._loop.call_soon(self._feed, data)
             if kind == "websocket.disconnect":
-                self.close()
+                self._loop.call_soon(self.close)  # after the close frame is fed
                 return
 
     # -- asyncio.Transport --------------------------------------------------------
