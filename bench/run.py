@@ -733,7 +733,8 @@ async def measure(
 async def run_rounds(
     args: argparse.Namespace, servers: dict[tuple[str, str], ServerProcess]
 ) -> dict[str, dict[str, list[float]]]:
-    """Every round measures every scenario on every server, rotating the server order.
+    """Every round measures every scenario on every server, rotating the server order,
+    after priming each server with ``--prime`` seconds of each scenario.
 
     Also records the server's CPU time per operation in µs (``<scenario>_cpu_us``),
     and the CPU share (CPU seconds / wall seconds, 1.0 = one core) of the server and
@@ -741,6 +742,14 @@ async def run_rounds(
     ``<scenario>_client_cpu``: a client near 1.0 would mean a client-bound result.
     All over the timed part of the measurement only.
     """
+    if args.prime:
+        print(f"priming: every scenario for {args.prime} s on every server", file=sys.stderr)
+        primer = argparse.Namespace(**{**vars(args), "duration": args.prime, "warmup": 0.0})
+        for scenario in args.scenarios:
+            for name in SCENARIOS[scenario].servers:
+                if name in args.servers:
+                    server = servers[name, SCENARIOS[scenario].mode]
+                    await measure(scenario, server.port, primer, Meter(server.proc.pid))
     samples: dict[str, dict[str, list[float]]] = {}
     for r in range(args.rounds):
         for scenario in args.scenarios:
@@ -868,6 +877,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=float, default=2.0, help="seconds per measurement")
     parser.add_argument("--warmup", type=float, default=0.3, help="seconds before each one")
+    parser.add_argument(
+        "--prime",
+        type=float,
+        default=1.5,
+        help="seconds of each scenario on every server before the rounds, not measured "
+        "(Node's JIT needs about that much traffic before it is up to speed)",
+    )
     parser.add_argument("--clients", type=int, default=1000, help="broadcast receivers")
     parser.add_argument(
         "--loop",
@@ -888,7 +904,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if "switchboard" not in args.servers:
         args.servers.insert(0, "switchboard")  # the baseline of every ratio
     if args.quick:
-        args.rounds, args.duration, args.warmup, args.clients = 1, 0.2, 0.05, 100
+        args.rounds, args.duration, args.warmup, args.clients, args.prime = 1, 0.2, 0.05, 100, 0
     args.settle = 0.05 if args.quick else 0.3
     return args
 
