@@ -38,6 +38,7 @@ from realtime import (
     available,
     check_fds_and_note_missing,
     choose_servers,
+    fill_defaults,
     measure_ack,
     measure_fanout,
     rotated,
@@ -157,12 +158,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--window", type=int, default=1, help="fan-out emits in flight")
     parser.add_argument("--quick", action="store_true", help="a smoke run")
     args = parser.parse_args(argv)
-    defaults = {"rounds": 5, "duration": 2.0, "warmup": 0.3, "clients": 1000, "ack_clients": 50}
-    if args.quick:
-        defaults = {"rounds": 1, "duration": 0.3, "warmup": 0.05, "clients": 100, "ack_clients": 10}
-    for key, value in defaults.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    fill_defaults(args)
     args.settle = 0.05 if args.quick else 0.3
 
     def why_not(name: str) -> str | None:

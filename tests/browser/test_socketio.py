@@ -7,6 +7,7 @@ to the hub's Socket.IO endpoint with the default options.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,12 @@ import pytest
 from playwright.async_api import Browser, Page
 
 import switchboard
-from switchboard.realtime import Hub, Session, connect
+from switchboard.realtime import Hub, connect
 from switchboard.realtime.socketio import SocketIO
+
+# The Socket.IO tests' helpers (tests/socketio is not a package: see sio_helpers.py).
+sys.path.insert(0, str(Path(__file__).parents[1] / "socketio"))
+from sio_helpers import echo_hub
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -32,25 +37,6 @@ PAGE = """<!doctype html><meta charset="utf-8"><title>socket.io</title>
 
 if not (DIST / "socket.io.esm.min.js").is_file():
     pytest.skip("needs tests/socketio/node's npm ci (./dev does it)", allow_module_level=True)
-
-
-def make_hub() -> Hub:
-    hub = Hub()
-
-    @hub.on("echo")
-    def echo(session: Session, data: Any) -> Any:
-        return {"echo": data, "user": session.user.id}
-
-    @hub.on("enter")
-    async def enter(session: Session, room: str) -> dict[str, Any]:
-        await session.join(room)
-        return {"joined": room}
-
-    @hub.on("shout")
-    async def shout(session: Session, data: dict[str, Any]) -> None:
-        await hub.to(data["room"]).emit("shouted", data["text"])
-
-    return hub
 
 
 async def serve(hub: Hub | None, **options: Any) -> Any:
@@ -91,7 +77,7 @@ CONNECT = """async ([url, options]) => {
 
 
 async def test_default_options_poll_then_upgrade(page: Page) -> None:
-    hub = make_hub()
+    hub = echo_hub()
     async with await serve(hub) as server:
         await open_page(page, server)
         assert await page.evaluate(CONNECT, ["/", {}]) == "polling"
@@ -104,7 +90,7 @@ async def test_default_options_poll_then_upgrade(page: Page) -> None:
 
 
 async def test_a_room_with_a_browser_and_a_native_client(page: Page) -> None:
-    hub = make_hub()
+    hub = echo_hub()
     async with await serve(hub) as server:
         await open_page(page, server)
         await page.evaluate(CONNECT, ["/", {}])
@@ -123,7 +109,7 @@ async def test_a_room_with_a_browser_and_a_native_client(page: Page) -> None:
 
 async def test_cors_lets_only_the_allowed_origin_poll(page: Page) -> None:
     """The page comes from one server, the hub is on another (another origin)."""
-    allowed, closed = make_hub(), make_hub()
+    allowed, closed = echo_hub(), echo_hub()
     async with await serve(None) as site, await serve(allowed, cors_origins="*") as open_hub:
         async with await serve(closed) as same_origin_only:
             await open_page(page, site)

@@ -10,7 +10,7 @@ from typing import Any
 
 import socketio
 import switchboard
-from switchboard.realtime import Hub
+from switchboard.realtime import Hub, Session
 
 
 class Both:
@@ -39,3 +39,24 @@ class Both:
 
 
 ServeBoth = Callable[..., Awaitable[Both]]
+
+
+def echo_hub(**options: Any) -> Hub:
+    """A hub with the handlers the tests use: echo (the ack says who asked),
+    enter (joins a room), shout (emits to a room)."""
+    hub = Hub(**options)
+
+    @hub.on("echo")
+    async def echo(session: Session, data: Any) -> Any:
+        return {"echo": data, "user": session.user.id}
+
+    @hub.on("enter")
+    async def join(session: Session, room: str) -> dict[str, Any]:
+        await session.join(room)
+        return {"joined": room}
+
+    @hub.on("shout")
+    async def shout(session: Session, data: dict[str, Any]) -> None:
+        await hub.to(data["room"]).emit("shouted", data["text"])
+
+    return hub

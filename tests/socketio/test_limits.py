@@ -10,8 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
-from sio_helpers import Both, ServeBoth
-from test_python_client import echo_hub
+from sio_helpers import Both, ServeBoth, echo_hub
 
 from switchboard.realtime import Rate
 

@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sio_helpers import ServeBoth
-from test_python_client import echo_hub
+from sio_helpers import ServeBoth, echo_hub
 
 from switchboard.realtime import Hub, Identity, Session, Unauthorized
 from switchboard.realtime.session import Hello

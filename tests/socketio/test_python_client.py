@@ -5,30 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sio_helpers import ServeBoth
+from sio_helpers import ServeBoth, echo_hub
 
 import socketio
-from switchboard.realtime import Hub, Identity, Session, Unauthorized, connect
+from switchboard.realtime import Identity, Session, Unauthorized, connect
 from switchboard.realtime.session import Hello
-
-
-def echo_hub(**options: Any) -> Hub:
-    hub = Hub(**options)
-
-    @hub.on("echo")
-    async def echo(session: Session, data: Any) -> Any:
-        return {"echo": data, "user": session.user.id}
-
-    @hub.on("enter")
-    async def join(session: Session, room: str) -> dict[str, Any]:
-        await session.join(room)
-        return {"joined": room}
-
-    @hub.on("shout")
-    async def shout(session: Session, data: dict[str, Any]) -> None:
-        await hub.to(data["room"]).emit("shouted", data["text"])
-
-    return hub
 
 
 async def test_polling_then_websocket_with_an_ack(serve_both: ServeBoth) -> None:

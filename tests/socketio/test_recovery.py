@@ -9,9 +9,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sio_helpers import ServeBoth
+from sio_helpers import ServeBoth, echo_hub
 from test_node_client import NODE, NodeClient, pytestmark  # noqa: F401  (skips without node)
-from test_python_client import echo_hub
 
 import switchboard
 from switchboard.realtime import Hub, RoomOptions
