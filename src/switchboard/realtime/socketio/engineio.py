@@ -92,8 +92,10 @@ class EngineSocket:
         self._buffer.append(CLOSE)
         self._wake_poll()
         if self.ws is not None:
-            ws = self.ws
-            self._loop.create_task(ws.close(code))
+            closing = self.server._closing  # a reference, until it is done
+            task = self._loop.create_task(self.ws.close(code))
+            closing.add(task)
+            task.add_done_callback(closing.discard)
         try:
             self.on_close(reason)
         except Exception:
@@ -222,6 +224,7 @@ class EngineServer:
         self.max_buffer = max_buffer
         self.cors_origins = cors_origins
         self.sockets: dict[str, EngineSocket] = {}
+        self._closing: set[asyncio.Task[None]] = set()  # WebSockets being closed
 
     def _handshake(self) -> str:
         return json.dumps(
