@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from switchboard.protocol import http11
 from switchboard.protocol.errors import InvalidHTTP
 from switchboard.protocol.http11 import Request, RequestParser
 from switchboard.protocol.limits import Limits
@@ -99,3 +100,36 @@ def test_any_head_same_outcome_both_ways(lines: list[str], start: str, size: int
     data = "\r\n".join([start, "Host: h", *lines, "", ""]).encode("utf-8")
     limits = Limits(max_line_length=40, max_header_count=6, max_header_size=size)
     assert at_once(data, limits) == byte_by_byte(data, limits)
+
+
+def test_compact_headers_read_and_change_the_same() -> None:
+    pairs = [("Host", "x"), ("Set-Cookie", "a=1"), ("set-cookie", "b=2"), ("X-Empty", "")]
+    full, compact = http11.Headers(pairs), http11.Headers(pairs)
+    compact.compact()
+    assert compact._index is None
+    for name in ("host", "SET-COOKIE", "x-empty", "missing"):
+        assert compact.get(name) == full.get(name)
+        assert compact.get_all(name) == full.get_all(name)
+        assert (name in compact) == (name in full)
+    assert compact["Set-Cookie"] == "a=1, b=2"
+    with pytest.raises(KeyError):
+        compact["missing"]
+    assert (list(compact), len(compact), compact.items()) == (list(full), len(full), full.items())
+    assert compact == full
+    assert compact._index is None  # reading does not index it again
+    compact.get_all("set-cookie").append("c=3")  # a copy: the headers do not change
+    assert compact.get_all("set-cookie") == ["a=1", "b=2"]
+    compact.add("Via", "1.1 proxy")
+    full.add("Via", "1.1 proxy")
+    del compact["set-cookie"]
+    del full["set-cookie"]
+    assert compact == full and compact.items() == full.items()
+
+
+def test_parsed_names_are_shared_between_requests() -> None:
+    data = b"GET / HTTP/1.1\r\nHost: x\r\nSec-WebSocket-Version: 13\r\n\r\n" * 2
+    parser = RequestParser()
+    parser.feed(data)
+    first, second = parser.next_request(), parser.next_request()
+    assert first is not None and second is not None
+    assert first.headers.items()[1][0] is second.headers.items()[1][0]

@@ -245,3 +245,27 @@ async def test_plain_handler_serves_websocket_on_every_path() -> None:
         assert (reply.status, reply.headers["upgrade"]) == (426, "websocket")
         assert (await fetch(srv.port, "POST", "/page")).status == 405
         assert (await fetch(srv.port, "GET", "/healthz")).status == 200
+
+
+async def test_the_websocket_keeps_its_handshake_compact_and_readable() -> None:
+    seen: list[tuple[object, ...]] = []
+
+    async def handler(ws: WebSocket) -> None:
+        assert ws.request is not None and ws.response is not None
+        headers = ws.request.headers
+        seen.append(
+            (
+                headers._index,
+                ws.response.headers._index,
+                headers["user-agent"],
+                ws.request.cookies,
+                ws.response.headers.get_all("Sec-WebSocket-Accept") != [],
+            )
+        )
+        await ws.send("ok")
+
+    async with switchboard.serve(handler, "127.0.0.1", 0) as server:
+        headers = {"User-Agent": "test/1", "Cookie": "sid=abc"}
+        async with switchboard.connect(f"ws://127.0.0.1:{server.port}/", headers=headers) as ws:
+            assert await ws.recv() == "ok"
+    assert seen == [(None, None, "switchboard/0.1, test/1", {"sid": "abc"}, True)]

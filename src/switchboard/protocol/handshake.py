@@ -327,11 +327,8 @@ def build_response(
         items.append(("Server", server))
     if extra_headers:
         items += Headers(extra_headers).items()
-    # Built in one go rather than field by field: this runs for every connection.
-    index: dict[str, list[str]] = {}
-    for name, value in items:
-        index.setdefault(name.lower(), []).append(value)
-    headers = Headers._of(items, index)
+    # Compact (no lookup index): it is written once and kept by the connection.
+    headers = Headers._of(items, None)
     return Response(101, headers=headers)
 
 

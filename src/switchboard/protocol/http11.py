@@ -25,6 +25,7 @@ import re
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from sys import intern
 from typing import Any, Generic, TypeVar, overload
 from urllib.parse import parse_qs
 
@@ -58,6 +59,7 @@ _FIELD_TEXT = re.compile("(" + _TCHAR + "+):([\t\x20-\x7e\x80-\xff]*)")
 _REQUEST_LINE_TEXT = re.compile("(" + _TCHAR + r"+) ([\x21-\x7e]+) (HTTP/1\.[0-9])")
 
 _PHRASES = {status.value: status.phrase for status in HTTPStatus}
+_NONE: list[str] = []  # what Headers._values returns for an absent name: never modified
 _DEFAULT_LIMITS = Limits()
 
 _T = TypeVar("_T")
@@ -75,13 +77,14 @@ class Headers:
     the raw pairs in their original case and order.
     """
 
-    __slots__ = ("_items", "_map")
+    __slots__ = ("_index", "_items")
 
     def __init__(
         self, items: Iterable[tuple[str, str]] | Mapping[str, str] | Headers | None = None
     ) -> None:
         self._items: list[tuple[str, str]] = []
-        self._map: dict[str, list[str]] = {}
+        # Lowercased name -> values. None once compact(): lookups then scan _items.
+        self._index: dict[str, list[str]] | None = {}
         if isinstance(items, Headers):
             items = items._items
         elif isinstance(items, Mapping):
@@ -90,24 +93,52 @@ class Headers:
             self.add(name, value)
 
     @classmethod
-    def _of(cls, items: list[tuple[str, str]], index: dict[str, list[str]]) -> Headers:
-        """Headers from already built fields: the parser's fast path."""
+    def _of(cls, items: list[tuple[str, str]], index: dict[str, list[str]] | None) -> Headers:
+        """Headers from already built fields (``index`` None: a compact one)."""
         headers = cls.__new__(cls)
         headers._items = items
-        headers._map = index
+        headers._index = index
         return headers
+
+    def compact(self) -> None:
+        """Drop the lookup index, keeping the fields: about half the memory.
+
+        For headers kept long and rarely read, as a WebSocket's handshake: lookups
+        then scan the fields (a few microseconds for a browser's request); the first
+        change rebuilds the index.
+        """
+        self._index = None
+
+    @property
+    def _map(self) -> dict[str, list[str]]:
+        """The index, or for a compact instance a fresh one (not kept)."""
+        index = self._index
+        if index is None:
+            index = {}
+            for name, value in self._items:
+                index.setdefault(name.lower(), []).append(value)
+        return index
+
+    def _values(self, name: str) -> list[str]:
+        """The values of ``name``, in order; do not modify the list."""
+        key = name.lower()
+        index = self._index
+        if index is not None:
+            return index.get(key, _NONE)
+        return [value for field, value in self._items if field.lower() == key]
 
     def add(self, name: str, value: str) -> None:
         """Append a field, keeping any existing ones with the same name."""
+        if self._index is None:
+            self._index = self._map  # changing it: index it again
         self._items.append((name, value))
-        self._map.setdefault(name.lower(), []).append(value)
+        self._index.setdefault(name.lower(), []).append(value)
 
     def __getitem__(self, name: str) -> str:
         """The value; several values are joined with ``", "`` (RFC 9110 5.3)."""
-        try:
-            values = self._map[name.lower()]
-        except KeyError:
-            raise KeyError(name) from None
+        values = self._values(name)
+        if not values:
+            raise KeyError(name)
         return values[0] if len(values) == 1 else ", ".join(values)
 
     @overload
@@ -116,11 +147,14 @@ class Headers:
     def get(self, name: str, default: _T) -> str | _T: ...
     def get(self, name: str, default: object = None) -> object:
         """``self[name]``, or ``default`` when absent."""
-        return self[name] if name.lower() in self._map else default
+        values = self._values(name)
+        if not values:
+            return default
+        return values[0] if len(values) == 1 else ", ".join(values)
 
     def get_all(self, name: str) -> list[str]:
         """Every value of ``name`` in order; ``[]`` when absent."""
-        return list(self._map.get(name.lower(), ()))
+        return list(self._values(name))
 
     def __setitem__(self, name: str, value: str) -> None:
         """Replace every field named ``name`` with one."""
@@ -130,13 +164,14 @@ class Headers:
 
     def __delitem__(self, name: str) -> None:
         key = name.lower()
-        if key not in self._map:
+        index = self._index = self._map
+        if key not in index:
             raise KeyError(name)
-        del self._map[key]
+        del index[key]
         self._items = [item for item in self._items if item[0].lower() != key]
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._map
+        return isinstance(name, str) and bool(self._values(name))
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._map)
@@ -532,7 +567,8 @@ class RequestParser(_Parser[Request]):
             field = fullmatch(line)
             if field is None or len(line) > longest:
                 return None
-            name = field[1]
+            # Interned: connections that keep their request share the names.
+            name = intern(field[1])
             value = field[2].strip(" \t")
             items.append((name, value))
             key = name.lower()
@@ -543,6 +579,7 @@ class RequestParser(_Parser[Request]):
         if "transfer-encoding" in index or index.get("content-length", ["0"]) != ["0"]:
             return None  # a body to read
         method, target, version = match.groups()
+        method, version = intern(method), intern(version)
         hosts = index.get("host")
         if (hosts is None and version != "HTTP/1.0") or (hosts is not None and len(hosts) > 1):
             return None
