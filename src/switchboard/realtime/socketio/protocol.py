@@ -15,6 +15,7 @@ JSON, each is a placeholder ``{"_placeholder": true, "num": i}``.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,37 +52,36 @@ class Packet:
     attachments: list[bytes] = field(default_factory=list)  # while reassembling
 
 
+# type, attachments and "-", "/namespace" and ",", ack id: one match per packet.
+_HEAD = re.compile(r"([0-6])(?:(\d{1,3})-)?(?:(/[^,]*)(?:,|$))?(\d{0,16})")
+
+
 def decode(text: str, *, max_depth: int = 32) -> Packet:
     """Parse a text packet (a binary one still needs its attachments: see
     :class:`Reassembler`)."""
-    if not text or not "0" <= text[0] <= "6":
+    head = _HEAD.match(text)
+    if head is None:
         raise PacketError(f"unknown packet type {text[:1]!r}")
-    kind, i, n = int(text[0]), 1, len(text)
-    attachments = 0
-    if kind in (BINARY_EVENT, BINARY_ACK):
-        dash = text.find("-", i)
-        if dash < 0 or not text[i:dash].isdigit() or dash - i > 3:
-            raise PacketError("a binary packet starts with its attachment count and '-'")
-        attachments, i = int(text[i:dash]), dash + 1
-    namespace = "/"
-    if i < n and text[i] == "/":
-        comma = text.find(",", i)
-        end = n if comma < 0 else comma
-        namespace, i = text[i:end], (n if comma < 0 else comma + 1)
-    j = i
-    while j < n and text[j].isdigit() and j - i < 16:
-        j += 1
-    ack_id = int(text[i:j]) if j > i else None
+    kind_text, count, namespace, ack = head.groups()
+    kind = int(kind_text)
+    if (count is not None) != (kind in (BINARY_EVENT, BINARY_ACK)):
+        raise PacketError("a binary packet (and only one) starts with its attachment count and '-'")
+    ack_id = int(ack) if ack else None
+    j = head.end()
     data: Any = None
-    if j < n:
-        if text[j:].count("[") + text[j:].count("{") > max_depth and _too_deep(text[j:], max_depth):
+    if j < len(text):
+        if text[j].isdigit():
+            raise PacketError("an ack id has at most 16 digits")
+        if text.count("[", j) + text.count("{", j) > max_depth and _too_deep(text[j:], max_depth):
             raise PacketError(f"nested deeper than {max_depth}")
         try:
-            data = json.loads(text[j:])
+            data = json.loads(text[j:] if j else text)
         except RecursionError:
             raise PacketError(f"nested deeper than {max_depth}") from None
         except ValueError as exc:
             raise PacketError(f"not JSON: {exc}") from None
+    attachments = int(count) if count is not None else 0
+    namespace = namespace or "/"
     packet = Packet(kind, data, namespace, ack_id)
     if kind in (EVENT, BINARY_EVENT):
         if not isinstance(data, list) or not data or not isinstance(data[0], str):
