@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -133,6 +134,43 @@ async def test_a_failed_lifespan_startup_stops_serve() -> None:
     with pytest.raises(LifespanFailed, match="no database"):
         async with serving(FastAPI(lifespan=lifespan)):
             pass
+
+
+async def test_a_failing_startup_hook_shuts_the_apps_lifespan_down() -> None:
+    EVENTS.clear()
+    router = native_router()
+
+    async def broken() -> None:
+        raise OSError("the hub's broker is down")
+
+    router.add_startup(broken)
+    with pytest.raises(OSError, match="broker is down"):
+        async with serving(make_api(), router):
+            pass
+    assert EVENTS == ["startup", "shutdown"]
+
+
+async def test_the_apps_startup_runs_before_the_server_listens() -> None:
+    with socket.socket() as probe:  # a free port, then free again
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    refused: list[bool] = []
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            refused.append(False)
+        except ConnectionRefusedError:
+            refused.append(True)
+        yield
+
+    async with switchboard.serve(
+        native_router(), "127.0.0.1", port, asgi=FastAPI(lifespan=lifespan)
+    ):
+        assert (await fetch(port, "GET", "/native")).status == 200
+    assert refused == [True]
 
 
 async def test_an_app_without_lifespan_support_is_served() -> None:

@@ -254,17 +254,22 @@ class Server:
     # -- lifecycle --------------------------------------------------------------
 
     async def _start(self, host: str | None, port: int, **kwargs: Any) -> None:
-        self._server = await self._loop.create_server(
-            lambda: HTTPConnection(self), host, port, **kwargs
-        )
-        self._port = int(self._server.sockets[0].getsockname()[1])
+        if self.asgi is not None:  # before listening, as ASGI servers do: no request early
+            await self.asgi.startup()
         try:
-            if self.asgi is not None:
-                await self.asgi.startup()
-            for hook in self.router.startup_hooks:
-                await hook()
+            self._server = await self._loop.create_server(
+                lambda: HTTPConnection(self), host, port, **kwargs
+            )
+            self._port = int(self._server.sockets[0].getsockname()[1])
+            try:
+                for hook in self.router.startup_hooks:
+                    await hook()
+            except BaseException:
+                self._server.close()  # a component could not start: neither does the server
+                raise
         except BaseException:
-            self._server.close()  # a component could not start: neither does the server
+            if self.asgi is not None:
+                await self.asgi.shutdown()
             raise
 
     @property
