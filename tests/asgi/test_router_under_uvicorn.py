@@ -58,6 +58,14 @@ async def test_http_routes_answer_under_uvicorn() -> None:
         assert head.headers["Content-Length"] == str(len(b'{"room":"a","q":{}}'))
 
 
+async def test_a_body_over_the_limit_is_refused_with_413() -> None:
+    app = echo_router().asgi(limits=switchboard.Limits(max_body_size=1000))
+    async with uvicorn_serving(app) as port:
+        assert (await fetch(port, "POST", "/api/echo", b"x" * 1000)).status == 200
+        refused = await fetch(port, "POST", "/api/echo", b"x" * 5000)
+        assert (refused.status, refused.body) == (413, b"request body too large\n")
+
+
 async def test_websocket_messages_fragments_and_close_codes() -> None:
     async with uvicorn_serving(echo_router().asgi(), ws_max_size=4 << 20) as port:
         async with switchboard.connect(f"ws://127.0.0.1:{port}/ws/ada") as ws:
