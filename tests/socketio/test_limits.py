@@ -122,6 +122,13 @@ async def test_the_hubs_payload_limit_is_an_error_ack(serve_both: ServeBoth) -> 
     reply = await sio.call("echo", "z" * 200, timeout=5)
     assert reply["error"]["code"] == "too_large"
     assert (await sio.call("echo", "small", timeout=5))["echo"] == "small"
+    client, http = await raw(both)
+    async with http:  # a CONNECT is held to it too
+        await client.open()
+        await client.post('40{"token":"' + "t" * 200 + '"}')
+        assert (await client.get())[1] == (
+            '44{"message":"message too large: 213 bytes; the limit is 100"}'
+        )
 
 
 async def test_rate_limits_answer_rate_limited(serve_both: ServeBoth) -> None:

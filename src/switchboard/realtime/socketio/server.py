@@ -312,11 +312,12 @@ class _Connection:
         ack, counted against the rate limit); the transport's own limit is
         ``max_http_buffer_size``."""
         session = self.session
-        if session is None:
-            return False  # a CONNECT's auth: the transport's limit applies
         error = wire.MessageError(
             f"message too large: {size} bytes; the limit is {self.hub.max_payload}", "too_large"
         )
+        if session is None:  # a CONNECT with a huge auth, say: refused as a hello would be
+            self._send(protocol.Packet(protocol.CONNECT_ERROR, {"message": str(error)}))
+            return True
         message = {} if packet.id is None or packet.type != protocol.EVENT else {"id": packet.id}
         self.hub._bad_message(session, message, error, self.hub._loop.time())
         return True
