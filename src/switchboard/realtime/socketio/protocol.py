@@ -126,6 +126,7 @@ class Reassembler:
         self._parts: list[bytes] = []
 
     def add(self, data: bytes) -> Packet | None:
+        """Take the next attachment; the whole packet once it was the last."""
         self._parts.append(data)
         if len(self._parts) < len(self.packet.attachments):
             return None

@@ -69,6 +69,7 @@ class Encoder:
         return self._message
 
     def packet(self, frame: str) -> str | None:
+        """The Socket.IO packet for a native frame (None: it has no Socket.IO form)."""
         if frame is self._last:  # the same publication, for the next member
             return self._packet
         self.room = self.where = self._message = None
@@ -105,8 +106,8 @@ def _translate(frame: str) -> str | None:
 
 
 class SocketIOSession(Session):
-    """A hub session whose client speaks Socket.IO; ``sio_sid`` is its Socket.IO id
-    (``socket.id`` in the client: the session's ``id``)."""
+    """A hub session whose client speaks Socket.IO (``socket.id`` in the client is
+    the session's ``id``); ``engine`` is its Engine.IO session."""
 
     __slots__ = ("engine", "_encoder", "_positions", "_held")
 
@@ -138,6 +139,7 @@ class SocketIOSession(Session):
 
     @property
     def closed(self) -> bool:
+        """Whether the Engine.IO session is closed."""
         return self.engine.closed
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
