@@ -3,6 +3,9 @@
  * apply_mask, unmask_join: XOR masking of frame payloads (RFC 6455 5.3). Pure
  * Python has no fast way to XOR a megabyte with a 4-byte key.
  *
+ * parse_message, frame_message: the whole parse of a lone small frame, and the
+ * framing of a server's message, as one call each (the per-message path).
+ *
  * send_nowait, send_to_ready: non-blocking send() straight to a socket, for
  * switchboard._direct (which says when that is safe). A small write through a
  * transport costs more than the system call itself, and broadcasting to a
@@ -128,6 +131,116 @@ done:
     return result;
 }
 
+/* parse_message(data, masked: bool, max_size: int) -> str | bytes | None
+ *
+ * The message of data if data is exactly one complete data frame: FIN, no RSV
+ * bits, text or binary, masked as the role requires, at most max_size (and 65535)
+ * bytes, valid UTF-8 if text; else None, and the caller parses data the general
+ * way, which also reports what is wrong with it. For the lone small message, the
+ * common case, this is the whole parse: no memoryview, no event object. */
+static PyObject *
+parse_message(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyBytes_CheckExact(args[0])) {
+        if (nargs == 3)
+            Py_RETURN_NONE; /* another buffer type: the general path takes it */
+        PyErr_SetString(PyExc_TypeError, "parse_message(data, masked, max_size)");
+        return NULL;
+    }
+    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
+    int masked = PyObject_IsTrue(args[1]);
+    Py_ssize_t max_size = PyLong_AsSsize_t(args[2]);
+    if (masked < 0 || (max_size == -1 && PyErr_Occurred()))
+        return NULL;
+    if (n < 2 || (p[0] != 0x81 && p[0] != 0x82) || (p[1] >> 7) != masked)
+        Py_RETURN_NONE;
+    Py_ssize_t length = p[1] & 0x7F, header = 2;
+    if (length == 127)
+        Py_RETURN_NONE;
+    if (length == 126) {
+        if (n < 4)
+            Py_RETURN_NONE;
+        length = (p[2] << 8) | p[3];
+        header = 4;
+    }
+    const unsigned char *key = p + header;
+    if (masked)
+        header += 4;
+    if (header + length != n || length > max_size)
+        Py_RETURN_NONE;
+    const unsigned char *payload = p + header;
+    if (p[0] == 0x82) {
+        PyObject *result = PyBytes_FromStringAndSize(masked ? NULL : (const char *)payload, length);
+        if (result != NULL && masked)
+            mask_bytes((unsigned char *)PyBytes_AS_STRING(result), payload, length, key, 0);
+        return result;
+    }
+    unsigned char small[512], *text = (unsigned char *)payload;
+    if (masked) {
+        text = length <= (Py_ssize_t)sizeof(small) ? small : PyMem_Malloc(length);
+        if (text == NULL)
+            return PyErr_NoMemory();
+        mask_bytes(text, payload, length, key, 0);
+    }
+    PyObject *result = PyUnicode_DecodeUTF8((const char *)text, length, NULL);
+    if (text != small && text != payload)
+        PyMem_Free(text);
+    if (result == NULL && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+        PyErr_Clear(); /* the general path fails the connection with 1007 */
+        Py_RETURN_NONE;
+    }
+    return result;
+}
+
+/* frame_message(first: int, payload: str | bytes-like) -> bytes: an unmasked frame
+ * (a server's), header and payload in one object; str is sent as its UTF-8. */
+static PyObject *
+frame_message(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "frame_message(first, payload)");
+        return NULL;
+    }
+    long first = PyLong_AsLong(args[0]);
+    if (first == -1 && PyErr_Occurred())
+        return NULL;
+    Py_buffer view = {0};
+    const char *data;
+    Py_ssize_t length;
+    if (PyUnicode_Check(args[1])) {
+        data = PyUnicode_AsUTF8AndSize(args[1], &length); /* cached for ASCII */
+        if (data == NULL)
+            return NULL;
+    } else {
+        if (PyObject_GetBuffer(args[1], &view, PyBUF_SIMPLE) < 0)
+            return NULL;
+        data = view.buf;
+        length = view.len;
+    }
+    Py_ssize_t header = length < 126 ? 2 : length < 65536 ? 4 : 10;
+    PyObject *result = PyBytes_FromStringAndSize(NULL, header + length);
+    if (result != NULL) {
+        unsigned char *out = (unsigned char *)PyBytes_AS_STRING(result);
+        out[0] = (unsigned char)first;
+        if (header == 2) {
+            out[1] = (unsigned char)length;
+        } else if (header == 4) {
+            out[1] = 126;
+            out[2] = (unsigned char)(length >> 8);
+            out[3] = (unsigned char)length;
+        } else {
+            out[1] = 127;
+            for (int i = 0; i < 8; i++)
+                out[2 + i] = (unsigned char)((uint64_t)length >> (56 - 8 * i));
+        }
+        memcpy(out + header, data, length);
+    }
+    if (view.obj != NULL)
+        PyBuffer_Release(&view);
+    return result;
+}
+
 #ifndef _WIN32
 #ifdef MSG_NOSIGNAL
 #define SEND_FLAGS (MSG_DONTWAIT | MSG_NOSIGNAL)
@@ -222,6 +335,10 @@ done:
 static PyMethodDef methods[] = {
     {"apply_mask", apply_mask, METH_VARARGS, "XOR data with a repeating 4-byte mask."},
     {"unmask_join", unmask_join, METH_VARARGS, "Join buffers and XOR them with a 4-byte mask."},
+    {"parse_message", (PyCFunction)(void (*)(void))parse_message, METH_FASTCALL,
+     "The message of a bytes object that is exactly one small data frame, else None."},
+    {"frame_message", (PyCFunction)(void (*)(void))frame_message, METH_FASTCALL,
+     "An unmasked frame of a str (as UTF-8) or bytes-like payload."},
 #ifndef _WIN32
     {"send_nowait", send_nowait, METH_VARARGS,
      "Send bytes on a socket without blocking; return how many were sent."},

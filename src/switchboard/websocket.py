@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, cast
 
 from . import _direct
@@ -193,19 +193,7 @@ class WebSocket(asyncio.Protocol):
         Raises :class:`~switchboard.ConnectionClosed` once the connection is closed
         and every message received before was returned.
         """
-        if self._messages:  # the common case: no coroutine to create
-            item = self._messages.popleft()
-            if self._reading_paused:
-                self._maybe_resume_reading()
-        else:
-            item = await self._pop()
-        if not isinstance(item, Fragment):
-            return item
-        parts = [item.data]
-        while not item.fin:
-            item = cast(Fragment, await self._pop())
-            parts.append(item.data)
-        return "".join(parts) if isinstance(item.data, str) else b"".join(parts)  # type: ignore[arg-type]
+        return await self._receive(False)
 
     async def recv_streaming(self) -> AsyncIterator[Data]:
         """Yield the next message piece by piece, as its frames arrive.
@@ -226,24 +214,46 @@ class WebSocket(asyncio.Protocol):
 
     async def _pop(self) -> Data | Fragment:
         """The next item of the receive queue, waiting for one if needed."""
-        if not self._messages:
+        while not self._messages:
             await self._wait_for_data()
         item = self._messages.popleft()
         if self._reading_paused:
             self._maybe_resume_reading()
         return item
 
-    async def __aiter__(self) -> AsyncIterator[Data]:
+    def __aiter__(self) -> WebSocket:
         """Iterate over received messages until the connection closes normally.
 
         Ends quietly on a normal closure (1000/1001); raises
         :class:`~switchboard.ConnectionClosedError` on an abnormal one.
         """
+        return self
+
+    def __anext__(self) -> Coroutine[Any, Any, Data]:
+        return self._receive(True)
+
+    async def _receive(self, iterating: bool) -> Data:
+        """:meth:`recv`, or the next step of ``async for`` when ``iterating`` (a normal
+        closure ends it). One coroutine that waits itself, with no helper to resume:
+        a lone message wakes one frame, not a stack of them."""
+        messages = self._messages
         try:
-            while True:
-                yield await self.recv()
+            while not messages:
+                await self._wait_for_data()
         except ConnectionClosedOK:
-            return
+            if iterating:
+                raise StopAsyncIteration from None
+            raise
+        item = messages.popleft()
+        if self._reading_paused:
+            self._maybe_resume_reading()
+        if not isinstance(item, Fragment):
+            return item
+        parts = [item.data]
+        while not item.fin:
+            item = cast(Fragment, await self._pop())
+            parts.append(item.data)
+        return "".join(parts) if isinstance(item.data, str) else b"".join(parts)  # type: ignore[arg-type]
 
     async def send(
         self,
@@ -433,7 +443,23 @@ class WebSocket(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.bytes_in += len(data)
         conn = self.protocol
-        conn.receive_data(data)
+        message = conn.receive_message(data)
+        if message is not None:  # a lone small message: the common case, in short
+            self.messages_in += 1
+            if self._trace:
+                self._log_frame("<", Message(message))
+            if self._on_message is not None:
+                self._dispatch(message)
+                self._flush()
+                return
+            messages = self._messages
+            messages.append(message)
+            waiter = self._recv_waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+            if len(messages) >= self.max_queue:
+                self._pause_reading()
+            return
         events = conn.events_received()
         if events:
             if self._trace:
@@ -532,7 +558,12 @@ class WebSocket(asyncio.Protocol):
             elif kind is not Ping and kind is not Close:  # pragma: no cover
                 raise AssertionError(f"unexpected event {event!r}")
         self._wake_receiver()
-        if len(messages) >= self.max_queue and not self._reading_paused:
+        if len(messages) >= self.max_queue:
+            self._pause_reading()
+
+    def _pause_reading(self) -> None:
+        """Stop reading: ``max_queue`` messages wait to be received."""
+        if not self._reading_paused:
             assert self._transport is not None
             self._reading_paused = True
             self._transport.pause_reading()
@@ -548,18 +579,16 @@ class WebSocket(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def _wait_for_data(self) -> None:
-        """Wait until the receive queue is not empty; raise once closed."""
-        while not self._messages:
-            if self.protocol.close_rcvd is not None or self.state is State.CLOSED:
-                raise self.protocol.closed_exception()
-            if self._recv_waiter is not None:
-                raise RuntimeError("recv() is already waiting in another task")
-            self._recv_waiter = self._loop.create_future()
-            try:
-                await self._recv_waiter
-            finally:
-                self._recv_waiter = None
+    def _wait_for_data(self) -> asyncio.Future[None]:
+        """A future set when a message arrives (or the connection closes), for a
+        receive queue found empty; raises once closed and emptied."""
+        conn = self.protocol
+        if conn.close_rcvd is not None or conn.state is State.CLOSED:
+            raise conn.closed_exception()
+        if self._recv_waiter is not None and not self._recv_waiter.done():
+            raise RuntimeError("recv() is already waiting in another task")
+        waiter = self._recv_waiter = self._loop.create_future()
+        return waiter
 
     def _log_frame(self, direction: str, what: object) -> None:
         if isinstance(what, (Message, Fragment)):

@@ -332,6 +332,56 @@ def test_valid_text_split_across_reads_is_unaffected() -> None:
     assert conn.events_received() == [Message(text)]
 
 
+# -- receive_message(): the lone small message in one call ------------------------------
+
+
+def test_receive_message_returns_a_lone_message_and_reports_no_event() -> None:
+    conn = server()
+    assert conn.receive_message(client_frame(Opcode.TEXT, "café".encode())) == "café"
+    assert conn.receive_message(client_frame(Opcode.BINARY, b"\x00")) == b"\x00"
+    assert conn.events_received() == []
+
+
+def test_receive_message_takes_anything_else_as_receive_data_does() -> None:
+    conn = server()
+    frame = client_frame(Opcode.TEXT, b"hello")
+    assert conn.receive_message(frame[:3]) is None  # incomplete
+    assert conn.receive_message(frame[3:]) is None  # completes a buffered frame
+    assert conn.receive_message(frame + client_frame(Opcode.PING, b"p")) is None
+    assert conn.events_received() == [Message("hello"), Message("hello"), Ping(b"p")]
+    conn.data_to_send()
+    assert conn.receive_message(client_frame(Opcode.TEXT, b"\xff")) is None
+    closed_with(conn, 1007)
+    assert conn.receive_message(client_frame(Opcode.TEXT, b"late")) is None  # discarded
+    assert conn.events_received() == []
+
+
+def test_receive_message_keeps_order_with_events_not_taken_yet() -> None:
+    conn = server()
+    conn.receive_data(client_frame(Opcode.TEXT, b"first"))
+    assert conn.receive_message(client_frame(Opcode.TEXT, b"second")) is None
+    assert conn.events_received() == [Message("first"), Message("second")]
+
+
+def test_receive_message_respects_the_limits() -> None:
+    conn = server(limits=Limits(max_message_size=4))
+    assert conn.receive_message(client_frame(Opcode.BINARY, b"12345")) is None
+    closed_with(conn, 1009)
+
+
+def test_send_after_close_or_while_fragmenting_is_refused() -> None:
+    conn = server()
+    conn.send_fragment("a", fin=False)
+    with pytest.raises(RuntimeError, match="fragmented message"):
+        conn.send_text("b")
+    conn.send_fragment("c", fin=True)
+    conn.send_text("d")
+    assert conn.data_to_send() == [b"\x01\x01a", b"\x80\x01c", b"\x81\x01d"]
+    conn.send_close()
+    with pytest.raises(ConnectionClosed):
+        conn.send_binary(b"e")
+
+
 # -- large frames: gathered as they arrive, joined and unmasked once --------------------
 
 

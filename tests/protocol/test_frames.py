@@ -17,6 +17,8 @@ from switchboard.protocol.frames import (
     encode_header,
 )
 
+MASK = b"\x01\x02\x03\x04"
+
 
 # RFC 6455 5.7 examples.
 def test_unmasked_text_frame() -> None:
@@ -78,10 +80,59 @@ def test_unmask_join_rejects_a_bad_mask() -> None:
         frames.unmask_join(3, b"abcd")  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 600, 65535])
+@pytest.mark.parametrize("masked", [True, False])
+def test_parse_message_is_the_message_of_exactly_one_small_frame(size: int, masked: bool) -> None:
+    mask = MASK if masked else None
+    text = ("é" * size)[: size // 2] + "x" * (size % 2)
+    data = os.urandom(size)
+    cases: list[tuple[int, bytes, str | bytes]] = [
+        (Opcode.TEXT, text.encode(), text),
+        (Opcode.BINARY, data, data),
+    ]
+    for opcode, payload, message in cases:
+        frame = encode_frame(opcode, payload, mask=mask)
+        assert frames.parse_message(frame, masked, 1 << 20) == message
+        assert frames.parse_message(frame, not masked, 1 << 20) is None  # wrong role
+        assert frames.parse_message(frame + b"\x81", masked, 1 << 20) is None  # more follows
+        assert frames.parse_message(frame[:-1], masked, 1 << 20) is None  # incomplete
+        assert frames.parse_message(frame, masked, len(payload) - 1) is None  # over the limit
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        encode_frame(Opcode.TEXT, b"\xff", mask=MASK),  # invalid UTF-8: the general parser fails it
+        encode_frame(Opcode.TEXT, b"ab", fin=False, mask=MASK),
+        encode_frame(Opcode.BINARY, b"ab", rsv1=True, mask=MASK),
+        encode_frame(Opcode.PING, b"ab", mask=MASK),
+        encode_frame(Opcode.CONT, b"ab", mask=MASK),
+        encode_frame(Opcode.BINARY, b"x" * 65536, mask=MASK),  # a 64-bit length
+        b"\x82",
+        b"",
+    ],
+)
+def test_parse_message_leaves_every_other_frame_to_the_general_parser(frame: bytes) -> None:
+    assert frames.parse_message(frame, True, 1 << 20) is None
+    assert frames.parse_message(bytearray(frame), True, 1 << 20) is None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536])
+def test_frame_message_matches_encode_frame(size: int) -> None:
+    payload = os.urandom(size)
+    assert frames.frame_message(0x82, payload) == encode_frame(Opcode.BINARY, payload)
+    assert frames.frame_message(0x82, memoryview(payload)) == encode_frame(Opcode.BINARY, payload)
+    text = "€" * (size // 3)
+    assert frames.frame_message(0x81, text) == encode_frame(Opcode.TEXT, text.encode())
+    with pytest.raises(UnicodeEncodeError):
+        frames.frame_message(0x81, "\ud800")
+
+
 def test_c_accelerator_is_built() -> None:
     # The test command installs a compiler, so the fast path must be the one in use.
     assert frames.apply_mask is not frames._apply_mask_python
     assert frames.unmask_join is not frames._unmask_join_python
+    assert frames.parse_message.__module__ == "switchboard._speedups"
 
 
 # RFC 6455 5.5.1 and 7.4: close payloads and codes.

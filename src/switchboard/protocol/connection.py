@@ -38,7 +38,15 @@ from .errors import (
     ProtocolError,
 )
 from .events import Event, Fragment, Message, Ping, Pong
-from .frames import apply_mask, decode_close, encode_close, encode_header, unmask_join
+from .frames import (
+    apply_mask,
+    decode_close,
+    encode_close,
+    encode_header,
+    frame_message,
+    parse_message,
+    unmask_join,
+)
 from .limits import Limits
 
 if TYPE_CHECKING:
@@ -54,6 +62,9 @@ _COPY_LIMIT = 4096
 # An incomplete frame at least this long is gathered as the reads that bring it,
 # then joined (and unmasked) in one pass: no buffer that grows, copy by copy, first.
 _GATHER_LIMIT = 65536
+# receive_message() parses a frame up to this long in one C call; longer ones cost
+# enough work of their own for the general parser's overhead not to matter.
+_SMALL_LIMIT = 16384
 
 
 class Role(enum.Enum):
@@ -104,6 +115,11 @@ class Connection:
         self._max_message = limits.max_message_size
         self._max_frame = limits.max_frame_size
         self._max_fragments = limits.max_fragments
+        self._small_max = min(
+            _SMALL_LIMIT,
+            _SMALL_LIMIT if self._max_frame is None else self._max_frame,
+            _SMALL_LIMIT if self._max_message is None else self._max_message,
+        )
         self._buf = bytearray()
         self._need = 0  # bytes the frame at the start of _buf needs in total
         self._events: list[Event] = []
@@ -121,6 +137,10 @@ class Connection:
         # Outgoing fragmented message: its opcode (0 when none) and compression.
         self._send_opcode = 0
         self._send_compressed = False
+        # A server without compression, open, not streaming a message: send_text()
+        # and send_binary() frame in one call (kept by the methods that change these).
+        self._plain = self._server and deflate is None
+        self._fast_send = self._plain
         self._pings: dict[bytes, None] = {}  # payloads of unanswered pings, oldest first
         # An incomplete text frame being checked as it arrives: header length,
         # payload length, mask, decoder, payload bytes checked so far.
@@ -210,6 +230,22 @@ class Connection:
         if self._partial is not None:
             self._check_partial_text()
 
+    def receive_message(self, data: bytes | bytearray | memoryview) -> str | bytes | None:
+        """:meth:`receive_data`, with a fast path for the lone small message.
+
+        If ``data`` is exactly one complete small data frame (unfragmented,
+        uncompressed) and no frame is incomplete, return its message, and
+        :meth:`events_received` will not report it: the same result as
+        ``receive_data(data)`` then a single :class:`Message` event, in one call.
+        Otherwise feed ``data`` to :meth:`receive_data` and return ``None``.
+        """
+        if not (self._buf or self._large or self._frag_opcode or self._discard or self._events):
+            message = parse_message(data, self._server, self._small_max)  # type: ignore[arg-type]
+            if message is not None:
+                return message
+        self.receive_data(data)
+        return None
+
     def _receive_large(
         self, data: bytes | bytearray | memoryview
     ) -> bytes | bytearray | memoryview | None:
@@ -259,6 +295,7 @@ class Connection:
         """Tell the connection that the peer closed the TCP connection."""
         self._eof = True
         self._discard = True
+        self._fast_send = False
         self._buf.clear()
         self._large = None
         if self.deflate is not None:
@@ -566,6 +603,7 @@ class Connection:
 
     def _receive_close(self, close: Close) -> None:
         self.close_rcvd = close
+        self._fast_send = False
         if self.close_sent is None:
             self.close_rcvd_then_sent = True
             # RFC 6455 5.5.1: answer with a close frame, echoing the status code.
@@ -616,6 +654,9 @@ class Connection:
         ``compress``: ``None`` compresses when permessage-deflate was negotiated and
         the message reaches the codec's threshold; ``False`` opts this message out.
         """
+        if self._fast_send:
+            self._out.append(frame_message(0x81, data))
+            return
         payload = data.encode() if isinstance(data, str) else data
         self._send_message(0x81, payload, compress)
 
@@ -623,6 +664,9 @@ class Connection:
         self, data: bytes | bytearray | memoryview, *, compress: bool | None = None
     ) -> None:
         """Send a binary message. ``compress`` as for :meth:`send_text`."""
+        if self._fast_send and len(data) <= _COPY_LIMIT:
+            self._out.append(frame_message(0x82, data))
+            return
         self._send_message(0x82, data, compress)
 
     def _send_message(
@@ -656,6 +700,7 @@ class Connection:
         else:
             self._check_can_send()
             self._send_opcode = opcode
+            self._fast_send = False
             self._send_compressed = self.deflate is not None and compress is not False
             first = opcode | (0x40 if self._send_compressed else 0)
         if self._send_compressed:
@@ -664,6 +709,7 @@ class Connection:
         if fin:
             first |= 0x80
             self._send_opcode = 0
+            self._fast_send = self._plain and self.state is State.OPEN
         self._write(first, payload)
 
     def send_ping(self, data: bytes | None = None) -> bytes:
@@ -702,6 +748,7 @@ class Connection:
     def _send_close_frame(self, code: int, reason: str) -> None:
         payload = encode_close(code, reason)  # validates before any state changes
         self.close_sent = Close(code, reason)
+        self._fast_send = False
         self._write(0x88, payload)
 
 

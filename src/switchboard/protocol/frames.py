@@ -17,6 +17,8 @@ __all__ = [
     "Opcode",
     "apply_mask",
     "unmask_join",
+    "parse_message",
+    "frame_message",
     "encode_header",
     "encode_frame",
     "encode_close",
@@ -56,10 +58,24 @@ def _unmask_join_python(
 # chunks joined, in one pass. The C versions are optional (built when a compiler
 # exists).
 try:
-    from .._speedups import apply_mask, unmask_join
+    from .._speedups import apply_mask, frame_message, parse_message, unmask_join
 except ImportError:  # pragma: no cover - exercised by the pure-Python test
     apply_mask = _apply_mask_python
     unmask_join = _unmask_join_python
+
+    def parse_message(data: bytes, masked: bool, max_size: int) -> str | bytes | None:
+        return None  # the general parser takes every frame
+
+    def frame_message(first: int, payload: str | bytes | bytearray | memoryview) -> bytes:
+        data = payload.encode() if isinstance(payload, str) else payload
+        return encode_header(first, len(data)) + data
+
+
+# ``parse_message(data, masked, max_size)``: the message of ``data`` if it is exactly
+# one complete, unfragmented, uncompressed data frame of at most ``max_size`` bytes
+# (valid UTF-8 if text), else ``None``. ``frame_message(first, payload)``: an
+# unmasked frame, header and payload (``str`` as UTF-8) in one ``bytes``. Both are the
+# lone small message's path, one call each; ``Connection`` uses them.
 
 _pack_short = struct.Struct("!BBH").pack
 _pack_long = struct.Struct("!BBQ").pack
