@@ -7,6 +7,7 @@ to the hub's Socket.IO endpoint with the default options.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -122,3 +123,45 @@ async def test_cors_lets_only_the_allowed_origin_poll(page: Page) -> None:
                 await page.evaluate(CONNECT, [url, {"reconnection": False}])
     await allowed.close()
     await closed.close()
+
+
+async def test_recovery_after_a_drop(page: Page) -> None:
+    """The transport fails, the room gets two events meanwhile, the page reconnects:
+    ``socket.recovered`` is true and the two events arrive (each with its offset)."""
+    hub = echo_hub()
+    async with await serve(hub, recovery=True) as server:
+        await open_page(page, server)
+        await page.evaluate(CONNECT, ["/", {"reconnection": False}])
+        assert await page.evaluate("socket.recovered") is False
+        sid = await page.evaluate("socket.id")
+        assert await page.evaluate('socket.emitWithAck("enter", "news")') == {"joined": "news"}
+        await hub.to("news").emit("n", 1)
+        await page.wait_for_function("window.events.length === 1")
+        await page.evaluate(
+            """() => new Promise((resolve) => {
+                socket.once("disconnect", resolve);
+                socket.io.engine.close();
+            })"""
+        )
+        for _ in range(500):
+            if not hub.sessions:
+                break
+            await asyncio.sleep(0.01)
+        assert not hub.sessions
+        await hub.to("news").emit("n", 2)
+        await hub.to("news").emit("n", 3)
+        await page.evaluate(
+            """() => new Promise((resolve) => {
+                socket.once("connect", resolve);
+                socket.connect();
+            })"""
+        )
+        assert await page.evaluate("[socket.id, socket.recovered]") == [sid, True]
+        await page.wait_for_function("window.events.length === 3")
+        assert [event[:2] for event in await page.evaluate("window.events")] == [
+            ["n", 1],
+            ["n", 2],
+            ["n", 3],
+        ]
+        await page.evaluate("socket.disconnect()")
+    await hub.close()

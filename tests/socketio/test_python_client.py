@@ -131,3 +131,18 @@ async def test_a_room_emit_reaches_socketio_and_native_members(serve_both: Serve
         assert sorted(received) == ["from native", "from native", "hello", "hello"]
     finally:
         await native.close()
+
+
+async def test_binary_attachments_over_polling_and_websocket(serve_both: ServeBoth) -> None:
+    hub = echo_hub()
+
+    @hub.on("size")
+    def size(session: Session, data: dict[str, Any]) -> dict[str, Any]:
+        return {name: [len(blob), blob[0]] for name, blob in data.items()}
+
+    both = await serve_both(hub)
+    for transports in (["polling"], ["websocket"]):
+        client = await both.sio(transports=transports)
+        blobs = {"a": b"\x00" * 3, "b": b"\xff\x01"}  # base64 over polling, frames over a WebSocket
+        assert await client.call("size", blobs, timeout=5) == {"a": [3, 0], "b": [2, 255]}
+        await client.disconnect()
