@@ -111,6 +111,38 @@ async def test_pings_are_answered_by_the_transport() -> None:
             assert await ws.recv() == "still OPEN"
 
 
+async def test_a_client_that_reads_nothing_is_closed_as_a_slow_consumer() -> None:
+    router = echo_router()
+    causes: list[str | None] = []
+
+    @router.websocket("/ws-flood")
+    async def flood(ws: WebSocket) -> None:
+        members = switchboard.Group([ws])
+        for _ in range(2000):  # 128 MB at most: far beyond every buffer on the way
+            if ws.state.name != "OPEN":
+                break
+            switchboard.broadcast(members, b"x" * 65536)
+            await asyncio.sleep(0)
+        await ws.wait_closed()
+        causes.append(ws.close_cause)
+
+    app = router.asgi(write_budget=1 << 20, close_timeout=0.2)
+    async with uvicorn_serving(app) as port:
+        # A raw TCP client: the handshake, then it reads nothing at all.
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"GET /ws-flood HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+        for _ in range(1000):  # bounded: 10 s
+            if causes:
+                break
+            await asyncio.sleep(0.01)
+        assert causes == ["slow consumer"]  # while the client is still there, unread
+        writer.close()
+
+
 async def test_lifespan_runs_the_routers_hooks() -> None:
     router = echo_router()
     events: list[str] = []

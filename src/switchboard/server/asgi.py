@@ -195,7 +195,7 @@ class ASGIApp:
             await _run_handler(ws, route.handler)
         finally:
             reader.cancel()
-            await transport.sent
+            await asyncio.wait([transport.sent])  # cancelled by an abort: not our error
 
 
 async def _run_handler(ws: WebSocket, handler: Callable[[WebSocket], Awaitable[None]]) -> None:
@@ -362,11 +362,13 @@ class ASGITransport(asyncio.Transport):
         self._wake.set()
 
     def abort(self) -> None:
+        # The writer may be stuck in the ASGI server's send(), behind a client that
+        # reads nothing: stop it where it is. The ASGI server closes the connection
+        # when the app returns.
+        self._closing = self._gone = True
         self._queue.clear()
         self._queued = 0
-        if not self._gone:
-            self._queue.append({"type": "websocket.close", "code": 1011})
-        self.close()
+        self.sent.cancel()
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
         self._high = 64 * 1024 if high is None else high
