@@ -232,7 +232,7 @@ class ASGITransport(asyncio.Transport):
         self._extra = {"peername": scope.get("client"), "sockname": scope.get("server")}
         self._loop = asyncio.get_running_loop()
         self._queue: deque[dict[str, Any]] = deque()
-        self._queued = 0  # bytes of message data in the queue
+        self._queued = 0  # size of the queued messages (characters of text, bytes of binary)
         self._high, self._low = 64 * 1024, 16 * 1024
         self._paused = False  # the WebSocket was told to stop writing
         self._wake = asyncio.Event()
