@@ -261,14 +261,12 @@ class Session:
         loop = self._hub._loop
         worker = self._worker
         assert worker is not None
-        request = self._request(what, message, now)
-        try:
-            _enter_task(loop, worker)
-        except RuntimeError:  # another task is running (not from a read callback)
-            request.close()
+        if asyncio.current_task(loop) is not None:  # not from a read callback: queue it
             self._queue = deque([(what, message, now)])
             self._wake()
             return
+        request = self._request(what, message, now)
+        _enter_task(loop, worker)
         try:
             waiting_on = request.send(None)
         except StopIteration:

@@ -10,6 +10,7 @@ whatever the number of receivers.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 __all__ = [
@@ -65,7 +66,7 @@ def _c_encoder() -> Any:
 
 
 _encode = _c_encoder()
-_scan = json.JSONDecoder().scan_once  # C, where there is one
+_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # C, where there is one
 
 
 def dumps(value: Any) -> str:
