@@ -155,6 +155,25 @@ async def test_a_handler_runs_in_its_sessions_task_even_when_started_eagerly(
     assert None not in tasks and len(set(tasks)) == 1  # one session, one task
 
 
+async def test_app_events_may_be_named_like_room_requests(serve_hub: Serve) -> None:
+    hub = Hub()
+
+    @hub.on("join")
+    def join(session: Session, data: str) -> str:
+        return f"event join {data}"
+
+    @hub.on("leave")
+    async def leave(session: Session, data: str) -> str:
+        await asyncio.sleep(0)
+        return f"event leave {data}"
+
+    served = await serve_hub(hub)
+    client = await served.client()
+    assert await client.emit("join", "x") == "event join x"
+    assert await client.emit("leave", "y") == "event leave y"
+    assert not client.rooms  # no room request was made
+
+
 async def test_server_calls_the_client(serve_hub: Serve) -> None:
     hub = Hub()
     sessions: list[Session] = []

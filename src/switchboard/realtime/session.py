@@ -95,7 +95,8 @@ class Session:
         self._hub = hub
         self._calls: dict[int, asyncio.Future[Any]] | None = None  # on first call()
         self._next_call = 0
-        self._queue: deque[tuple[Any, dict[str, Any], float]] | None = None  # on first use
+        # (event, message, arrival time); event None for a join or leave request
+        self._queue: deque[tuple[str | None, dict[str, Any], float]] | None = None
         self._wakeup: asyncio.Future[None] | None = None  # set when _work should look
         self._worker: asyncio.Task[Any] | None = None  # the task running _work
         self._suspended: _Resume | None = None  # a request started eagerly, now waiting
@@ -192,7 +193,7 @@ class Session:
             request_id = wire.request_id(message)
             # The session's rate only: an app event named "join" has its own rate.
             if not self._refused("", request_id, now):
-                self._enqueue(kind, message, now)
+                self._enqueue(None, message, now)  # None: a room request, not an event
         else:
             raise wire.MessageError(f"unexpected message type {kind!r}")
 
@@ -238,21 +239,21 @@ class Session:
             wait = bucket.take(now)
         return wait
 
-    def _enqueue(self, what: Any, message: dict[str, Any], now: float) -> None:
+    def _enqueue(self, event: str | None, message: dict[str, Any], now: float) -> None:
         """Run a request, or queue it for :meth:`_work`: requests run one at a time, in
         the order they came (a chat's messages stay in order even when a handler
         awaits). Acks and pongs do not queue: they are handled as they arrive, so a
         handler may await :meth:`call` without blocking its own reply."""
         wakeup = self._wakeup
         if wakeup is not None and not wakeup.done() and not self._queue:
-            self._start(what, message, now)  # the worker is idle: no need to wake it
+            self._start(event, message, now)  # the worker is idle: no need to wake it
             return
         if self._queue is None:
             self._queue = deque()
-        self._queue.append((what, message, now))
+        self._queue.append((event, message, now))
         self._wake()
 
-    def _start(self, what: Any, message: dict[str, Any], now: float) -> None:
+    def _start(self, event: str | None, message: dict[str, Any], now: float) -> None:
         """Run a request right here, in the read callback, as the worker task would
         (it is the current task meanwhile: ``asyncio.timeout()`` and ``current_task()``
         work), and hand it to the worker only if it has to wait. Most handlers never
@@ -262,10 +263,10 @@ class Session:
         worker = self._worker
         assert worker is not None
         if asyncio.current_task(loop) is not None:  # not from a read callback: queue it
-            self._queue = deque([(what, message, now)])
+            self._queue = deque([(event, message, now)])
             self._wake()
             return
-        request = self._request(what, message, now)
+        request = self._request(event, message, now)
         _enter_task(loop, worker)
         try:
             waiting_on = request.send(None)
@@ -277,12 +278,12 @@ class Session:
         self._wake()
 
     def _request(
-        self, what: Any, message: dict[str, Any], arrived: float
+        self, event: str | None, message: dict[str, Any], arrived: float
     ) -> Coroutine[Any, Any, None]:
         hub = self._hub
-        if what == "join" or what == "leave":
-            return hub._client_room_request(self, what, message)
-        return hub._run_handler(self, what, message, arrived)
+        if event is None:
+            return hub._client_room_request(self, message["t"], message)
+        return hub._run_handler(self, event, message, arrived)
 
     def _wake(self) -> None:
         wakeup = self._wakeup
@@ -301,8 +302,8 @@ class Session:
                 resume, self._suspended = self._suspended, None
                 await resume
             while self._queue and not self.closed:
-                what, message, arrived = self._queue.popleft()
-                await self._request(what, message, arrived)
+                event, message, arrived = self._queue.popleft()
+                await self._request(event, message, arrived)
             if self.closed:
                 return
             self._wakeup = loop.create_future()
