@@ -73,6 +73,8 @@ class Group:
         self._index[ws] = len(self._members)
         self._members.append(ws)
         self._fds.append(ws._socket_fd)
+        if ws._groups is None:
+            ws._groups = set()
         ws._groups.add(self)
 
     def discard(self, ws: WebSocket) -> None:
@@ -80,7 +82,8 @@ class Group:
         i = self._index.pop(ws, None)
         if i is None:
             return
-        ws._groups.discard(self)
+        if ws._groups is not None:
+            ws._groups.discard(self)
         last, last_fd = self._members.pop(), self._fds.pop()
         if i < len(self._members):  # move the last member into the hole
             self._members[i], self._fds[i] = last, last_fd

@@ -46,6 +46,10 @@ _COALESCE_LIMIT = 16 * 1024
 # while reads fill its 256 KiB buffer: one connection could hold the loop for 8 MiB
 # of input, half a second or more when that is a flood of tiny frames.
 _YIELD_AFTER = 64 * 1024
+# The receive queue of a connection that never queued a message: shared, and
+# replaced by a deque of its own on the first one (an empty deque is 624 bytes;
+# an idle connection does not need one). Never appended to: maxlen=0 would drop.
+_NO_MESSAGES: deque[Data | Fragment] = deque(maxlen=0)
 
 
 class WebSocket(asyncio.Protocol):
@@ -151,7 +155,7 @@ class WebSocket(asyncio.Protocol):
         self.latency = 0.0  #: The last measured ping round trip, in seconds.
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
-        self._messages: deque[Data | Fragment] = deque()
+        self._messages = _NO_MESSAGES
         self._recv_waiter: asyncio.Future[None] | None = None
         self._reading_paused = False
         self._read_yield = False  # reading paused for one loop iteration (_YIELD_AFTER)
@@ -168,7 +172,7 @@ class WebSocket(asyncio.Protocol):
         # The socket, while it may be written to directly (see _direct), else -1;
         # _direct.READY[fd] says whether broadcast() may use it right now.
         self._socket_fd = -1
-        self._groups: set[Group] = set()  # left when the connection is lost
+        self._groups: set[Group] | None = None  # left when the connection is lost
         self._trace = frame_logger.isEnabledFor(logging.DEBUG)  # read once per connection
         self._flush_handle: asyncio.Handle | None = None
         # set_message_handler(): messages go to it as they arrive, not to the queue.
@@ -278,15 +282,14 @@ class WebSocket(asyncio.Protocol):
         """:meth:`recv`, or the next step of ``async for`` when ``iterating`` (a normal
         closure ends it). One coroutine that waits itself, with no helper to resume:
         a lone message wakes one frame, not a stack of them."""
-        messages = self._messages
         try:
-            while not messages:
+            while not self._messages:
                 await self._wait_for_data()
         except ConnectionClosedOK:
             if iterating:
                 raise StopAsyncIteration from None
             raise
-        item = messages.popleft()
+        item = self._messages.popleft()
         if self._reading_paused:
             self._maybe_resume_reading()
         if not isinstance(item, Fragment):
@@ -494,7 +497,7 @@ class WebSocket(asyncio.Protocol):
                 self._dispatch(message)
                 self._flush()
                 return
-            messages = self._messages
+            messages = self._queue()
             messages.append(message)
             waiter = self._recv_waiter
             if waiter is not None and not waiter.done():
@@ -528,8 +531,9 @@ class WebSocket(asyncio.Protocol):
         return None  # close the transport: a half-open WebSocket is of no use
 
     def connection_lost(self, exc: Exception | None) -> None:
-        for group in list(self._groups):  # before the fd is released and reused
-            group.discard(self)
+        if self._groups:
+            for group in list(self._groups):  # before the fd is released and reused
+                group.discard(self)
         fd = self._socket_fd
         if fd >= 0:
             self._socket_fd = -1
@@ -569,8 +573,14 @@ class WebSocket(asyncio.Protocol):
 
     # -- internals ------------------------------------------------------------
 
+    def _queue(self) -> deque[Data | Fragment]:
+        """The receive queue, to append to."""
+        if self._messages is _NO_MESSAGES:
+            self._messages = deque()
+        return self._messages
+
     def _handle_events(self, events: list[Any]) -> None:
-        messages = self._messages
+        messages = self._queue()
         for event in events:
             kind = type(event)
             if kind is Message:
