@@ -162,3 +162,48 @@ async def test_stuck_handler_is_cancelled_at_the_deadline() -> None:
         await asyncio.wait_for(srv.wait_closed(), TIMEOUT)
     assert outcome == ["cancelled"]
     assert srv.metrics.close_codes == {1012: 1}
+
+
+async def test_closing_hooks_run_before_busy_requests_drain() -> None:
+    # A handler waiting for an event (a long poll, say) holds the shutdown until the
+    # event comes: a closing hook is where to send it.
+    release = asyncio.Event()
+    router = Router()
+    events: list[str] = []
+
+    @router.get("/wait")
+    async def wait(request: Request) -> str:
+        await release.wait()
+        return "released"
+
+    def closing() -> None:
+        events.append("closing")
+        release.set()
+
+    router.add_closing(closing)
+    # The deadline is far: only the hook can end the request in time.
+    async with switchboard.serve(router, "127.0.0.1", 0, shutdown_timeout=60) as srv:
+        working = await Raw.open(srv.port)
+        working.send(b"GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+        await until(lambda: len(srv._tasks) == 1)
+        srv.close()
+        srv.close()  # a second close runs the hooks no second time
+        assert (await working.reply()).body == b"released"
+        await asyncio.wait_for(srv.wait_closed(), TIMEOUT)
+        await working.close()
+    assert events == ["closing"]
+
+
+async def test_a_failing_closing_hook_is_logged_and_the_shutdown_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    router = Router()
+
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    router.add_closing(broken)
+    async with switchboard.serve(router, "127.0.0.1", 0) as srv:
+        srv.close()
+        await asyncio.wait_for(srv.wait_closed(), TIMEOUT)
+    assert "closing hook" in caplog.text and "boom" in caplog.text

@@ -135,6 +135,8 @@ class Router:
         #: Coroutine functions run as a server starts and once it has shut down.
         self.startup_hooks: list[Callable[[], Awaitable[None]]] = []
         self.shutdown_hooks: list[Callable[[], Awaitable[None]]] = []
+        #: Functions run as a server starts closing (see :meth:`add_closing`).
+        self.closing_hooks: list[Callable[[], None]] = []
 
     # -- registration -----------------------------------------------------------
 
@@ -237,6 +239,12 @@ class Router:
         """Run ``await hook()`` when a server of this router has shut down (after its
         connections closed): to release what a mounted component holds."""
         self.shutdown_hooks.append(hook)
+
+    def add_closing(self, hook: Callable[[], None]) -> None:
+        """Run ``hook()`` as soon as a server of this router starts closing, before
+        its connections drain: to end what would hold the shutdown (a long poll
+        waiting for its next message, say)."""
+        self.closing_hooks.append(hook)
 
     def add_health(self, check: Callable[[], dict[str, Any]]) -> None:
         """Add ``check()`` to ``/healthz``: a dict with ``"ok": bool`` and details. Any

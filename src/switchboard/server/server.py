@@ -291,7 +291,8 @@ class Server:
 
         Stops accepting connections, closes idle HTTP keep-alive connections (busy
         ones after their response) and every WebSocket with ``code`` (1001 "going
-        away"; 1012 "service restart" tells clients to come back). Whatever is still
+        away"; 1012 "service restart" tells clients to come back), after running the
+        router's closing hooks (:meth:`Router.add_closing`). Whatever is still
         open ``shutdown_timeout`` seconds later is aborted. Calling it again does
         nothing.
         """
@@ -302,6 +303,11 @@ class Server:
             self._deadline = self._loop.time() + self.shutdown_timeout
         if self._server is not None:
             self._server.close()
+        for hook in self.router.closing_hooks:
+            try:
+                hook()
+            except Exception:
+                logger.exception("closing hook %r failed", hook)
         for conn in list(self._http):
             conn.shutdown()
         for ws in list(self.connections):
