@@ -136,7 +136,8 @@ def is_websocket_request(request: Request) -> bool:
     >>> is_websocket_request(Request("GET", "/", Headers({"Upgrade": "WebSocket"})))
     True
     """
-    return "websocket" in _lower_list(request.headers.get_all("Upgrade"))
+    values = request.headers._values("Upgrade")
+    return values == ["websocket"] or "websocket" in _lower_list(values)
 
 
 def parse_header_tokens(values: list[str]) -> list[str]:
