@@ -235,11 +235,17 @@ class SocketIO:
         self._tasks.discard(task)
         self.hub._task_done(task)  # logs what failed unexpectedly
 
-    async def close(self) -> None:
-        """End every Engine.IO session (a shutdown hook: polling sessions outlive
-        the server's connections) and wait for their sessions to close."""
+    def end_sessions(self) -> None:
+        """End every Engine.IO session: a poll in flight gets the close packet at
+        once (the client reconnects, to another node say). The server runs this as
+        it starts closing, so that no long poll holds its shutdown."""
         for engine in list(self.engine.sockets.values()):
             engine.close("server shutting down", 1001)
+
+    async def close(self) -> None:
+        """End every Engine.IO session and wait for their sessions to close (a
+        shutdown hook: polling sessions outlive the server's connections)."""
+        self.end_sessions()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
 
@@ -248,6 +254,7 @@ class SocketIO:
         path = prefix + "/"
         router.route(path, ["GET", "POST", "OPTIONS"])(self.engine.http)
         router.websocket(path)(self.engine.websocket)
+        router.add_closing(self.end_sessions)
         router.add_shutdown(self.close)
 
     def _opened(self, engine: EngineSocket) -> None:
