@@ -1,13 +1,14 @@
 """An ASGI application inside Switchboard: ``serve(router, asgi=app)``.
 
-Every plain HTTP request the router does not route goes to the ASGI app (FastAPI,
-Starlette, Django...), on the same port as the router's routes, WebSockets and
-hub, which stay native. The app's lifespan runs around the server: startup before
-it accepts connections (a failed startup stops ``serve()``), shutdown after its
-connections closed. WebSocket upgrades the router does not route get 404, as
-without an app: the app's own WebSocket routes are not served.
+Every HTTP request and WebSocket upgrade the router does not route goes to the
+ASGI app (FastAPI, Starlette, Django...), on the same port as the router's routes,
+WebSockets and hub, which stay native. The app's lifespan runs around the server:
+startup before it accepts connections (a failed startup stops ``serve()``),
+shutdown after its connections closed.
 
-The request body is read whole by Switchboard's parser (within
+An upgrade becomes a native :class:`~switchboard.websocket.WebSocket` once the app
+sends ``websocket.accept``; its ``websocket.*`` messages are that WebSocket's
+messages. The request body is read whole by Switchboard's parser (within
 ``limits.max_body_size``) before the app is called; the response streams out as
 the app sends it, with ``Content-Length`` or chunked, and HTTP/1.1 keep-alive.
 """
@@ -20,10 +21,13 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from ..protocol import handshake
+from ..protocol.errors import ConnectionClosed, HandshakeRejected, InvalidHandshake
 from ..protocol.http11 import Headers, Request, Response, serialize_response
 from .responses import error_response, http_date
 
 if TYPE_CHECKING:
+    from ..websocket import WebSocket
     from .http import HTTPConnection
 
 __all__ = ["ASGIHost", "ASGIApplication", "LifespanFailed"]
@@ -101,33 +105,39 @@ class ASGIHost:
 
     # -- HTTP -------------------------------------------------------------------------
 
-    async def http(self, request: Request, conn: HTTPConnection) -> None:
-        """Answer ``request`` on ``conn`` with the app's response."""
+    def _scope(self, kind: str, request: Request, conn: HTTPConnection) -> dict[str, Any]:
+        """The scope of ``request`` (``kind``: "http" or "websocket")."""
         transport = conn.transport
         assert transport is not None
         peer = transport.get_extra_info("peername")
         port = peer[1] if isinstance(peer, tuple) else 0
         sock = transport.get_extra_info("sockname")
+        secure = transport.get_extra_info("sslcontext") is not None
         path = request.path
-        headers = [
-            (name.lower().encode("latin-1"), value.encode("latin-1"))
-            for name, value in request.headers.items()
-        ]
-        scope: dict[str, Any] = {
-            "type": "http",
+        return {
+            "type": kind,
             "asgi": _ASGI,
             "http_version": request.version[5:],
-            "method": request.method,
-            "scheme": "http" if transport.get_extra_info("sslcontext") is None else "https",
+            "scheme": ("wss" if secure else "ws")
+            if kind == "websocket"
+            else ("https" if secure else "http"),
             "path": self.root_path + unquote(path),
             "raw_path": (self.root_path + path).encode("latin-1"),
             "query_string": request.query.encode("latin-1"),
             "root_path": self.root_path,
-            "headers": headers,
+            "headers": [
+                (name.lower().encode("latin-1"), value.encode("latin-1"))
+                for name, value in request.headers.items()
+            ],
             "client": None if request.client_address is None else (request.client_address, port),
             "server": tuple(sock[:2]) if isinstance(sock, tuple) else None,
             "state": dict(self.state),
         }
+
+    async def http(self, request: Request, conn: HTTPConnection) -> None:
+        """Answer ``request`` on ``conn`` with the app's response."""
+        scope = self._scope("http", request, conn)
+        scope["method"] = request.method
         exchange = _Exchange(request, conn)
         try:
             await self.app(scope, exchange.receive, exchange.send)
@@ -140,6 +150,140 @@ class ASGIHost:
             exchange.fail()
         elif not exchange.done:
             exchange.finish(b"")
+
+    # -- WebSocket --------------------------------------------------------------------
+
+    def websocket(self, request: Request, key: str, conn: HTTPConnection) -> Awaitable[None]:
+        """Give the upgrade ``request`` (its handshake checked, ``key`` its key) to the
+        app; the result is done once the app accepted or refused it, or the client left."""
+        scope = self._scope("websocket", request, conn)
+        scope["subprotocols"] = handshake.parse_subprotocols(request)
+        session = _WebSocketSession(request, key, conn)
+        session.task = asyncio.ensure_future(session.run(self.app, scope))
+        conn.server.track(session.task)
+        return session.handshake()
+
+
+class _WebSocketSession:
+    """One WebSocket between a client and the app: the handshake, then the messages
+    of a native :class:`~switchboard.websocket.WebSocket`."""
+
+    def __init__(self, request: Request, key: str, conn: HTTPConnection) -> None:
+        self.request = request
+        self.key = key
+        self.conn = conn
+        self.task: asyncio.Future[None] | None = None  # the app's run
+        self.ws: WebSocket | None = None  # once accepted
+        self.connected = False  # websocket.connect was received
+        self.decided = asyncio.get_running_loop().create_future()  # accepted or refused
+
+    async def run(self, app: ASGIApplication, scope: dict[str, Any]) -> None:
+        target = self.request.target
+        try:
+            await app(scope, self.receive, self.send)
+        except Exception:
+            if self.ws is not None:
+                raise  # the server's handler (_handler) logs it and closes with 1011
+            if self._client_gone():
+                logger.info("WebSocket client left before the ASGI app accepted: %s", target)
+            else:
+                logger.exception("ASGI app failed before accepting the WebSocket: %s", target)
+                self._refuse(InvalidHandshake("internal server error", 500))
+        else:
+            if self.ws is None and not self.decided.done() and not self._client_gone():
+                logger.error("ASGI app returned without accepting the WebSocket: %s", target)
+                self._refuse(InvalidHandshake("internal server error", 500))
+        finally:
+            if not self.decided.done():
+                self.decided.set_result(None)
+
+    async def handshake(self) -> None:
+        """Wait until the app accepted or refused, or the client left."""
+        await asyncio.wait([self.decided, self.conn.done], return_when=asyncio.FIRST_COMPLETED)
+
+    async def _handler(self, ws: WebSocket) -> None:
+        """The accepted WebSocket's handler for the server: the app's run."""
+        assert self.task is not None
+        await self.task
+
+    def _client_gone(self) -> bool:
+        transport = self.conn.transport
+        return self.ws is None and (transport is None or transport.is_closing())
+
+    def _refuse(self, exc: InvalidHandshake) -> None:
+        if not self.decided.done():
+            self.decided.set_result(None)
+            self.conn.refuse(self.request, exc)
+
+    async def receive(self) -> Message:
+        if not self.connected:
+            self.connected = True
+            return {"type": "websocket.connect"}
+        if self.ws is None:  # nothing comes before the app accepts
+            await self.handshake()
+        if self.ws is None:
+            return {"type": "websocket.disconnect", "code": 1006, "reason": ""}
+        try:
+            data = await self.ws.recv()
+        except ConnectionClosed as exc:
+            return {"type": "websocket.disconnect", "code": exc.code, "reason": exc.reason}
+        if isinstance(data, str):
+            return {"type": "websocket.receive", "text": data}
+        return {"type": "websocket.receive", "bytes": data}
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        ws = self.ws
+        if ws is None:
+            if self.decided.done() or self._client_gone():
+                raise OSError("the WebSocket is closed")
+            if kind == "websocket.accept":
+                self._accept(message)
+            elif kind == "websocket.close":  # a refusal, as uvicorn answers it
+                self._refuse(HandshakeRejected("the ASGI app closed the WebSocket", 403))
+            else:
+                raise RuntimeError(f"ASGI message {kind!r} before websocket.accept")
+        elif kind == "websocket.send":
+            text, data = message.get("text"), message.get("bytes")
+            payload = text if text is not None else data
+            if not isinstance(payload, (str, bytes)):
+                raise RuntimeError("websocket.send needs 'text' (str) or 'bytes' (bytes)")
+            try:
+                await ws.send(payload)
+            except ConnectionClosed as exc:
+                raise OSError(f"the WebSocket is closed: {exc}") from None
+        elif kind == "websocket.close":
+            await ws.close(int(message.get("code") or 1000), message.get("reason") or "")
+        else:
+            raise RuntimeError(f"unexpected ASGI message {kind!r} on an accepted WebSocket")
+
+    def _accept(self, message: Message) -> None:
+        conn, request = self.conn, self.request
+        server = conn.server
+        if server.closing:
+            self._refuse(HandshakeRejected("server shutting down", 503))
+            raise OSError("the server is shutting down")
+        subprotocol = message.get("subprotocol")
+        if subprotocol is not None and subprotocol not in handshake.parse_subprotocols(request):
+            raise RuntimeError(f"websocket.accept: the client did not offer {subprotocol!r}")
+        headers = [
+            (bytes(name).decode("latin-1"), bytes(value).decode("latin-1"))
+            for name, value in message.get("headers", ())
+        ]
+        deflate, extensions = conn.negotiate_deflate(request)
+        try:
+            self.ws = conn.switch(
+                request,
+                self.key,
+                self._handler,
+                subprotocol,
+                deflate,
+                extensions,
+                [*server.headers, *headers],
+            )
+        except ValueError as exc:  # the app's invalid header
+            raise RuntimeError(f"invalid websocket.accept from the ASGI app: {exc}") from None
+        self.decided.set_result(None)
 
 
 class _Exchange:

@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, cast
 
 from ..protocol import handshake
 from ..protocol.connection import Connection, Role
-from ..protocol.deflate import server_negotiate
+from ..protocol.deflate import PerMessageDeflate, server_negotiate
 from ..protocol.errors import HandshakeRejected, InvalidHandshake, InvalidHTTP
 from ..protocol.http11 import Request, RequestParser, Response, serialize_response
 from ..websocket import WebSocket
 from .responses import error_response, http_date
 
 if TYPE_CHECKING:
-    from .routing import WebSocketRoute
+    from .routing import WebSocketHandler, WebSocketRoute
     from .server import Server
 
 __all__ = ["HTTPConnection"]
@@ -310,6 +310,9 @@ class HTTPConnection(asyncio.Protocol):
     def _handshake(self, request: Request) -> Awaitable[None] | None:
         server = self.server
         try:
+            if server.asgi is not None and not server.routes(request):
+                # Switchboard's routes come first; an upgrade none matches is the app's.
+                return server.asgi.websocket(request, handshake.check_request(request), self)
             route = server.router.websocket_route(request)
             key = handshake.check_request(request)
             server.check_origin(request)
@@ -382,30 +385,51 @@ class HTTPConnection(asyncio.Protocol):
 
     def _upgrade(self, request: Request, key: str, route: WebSocketRoute) -> None:
         server = self.server
-        transport = self.transport
-        assert transport is not None
         if server.closing:  # an async hook finished after shutdown began
             self._refuse(request, HandshakeRejected("server shutting down", 503))
             return
         try:
             subprotocol = server.choose_subprotocol(request, route)
-            deflate = extensions = None
-            if server.compression is not None:
-                offers = handshake.parse_extensions(
-                    request.headers.get_all("Sec-WebSocket-Extensions")
-                )
-                accepted = server_negotiate(offers, server.compression)
-                if accepted is not None:
-                    params, deflate = accepted
-                    extensions = handshake.serialize_extensions([("permessage-deflate", params)])
+            deflate, extensions = self.negotiate_deflate(request)
         except InvalidHandshake as exc:
             self._refuse(request, exc)
             return
         except Exception:  # select_subprotocol failed
             self._hook_failed(request)
             return
+        self.switch(request, key, route.handler, subprotocol, deflate, extensions, server.headers)
+
+    def negotiate_deflate(self, request: Request) -> tuple[PerMessageDeflate | None, str | None]:
+        """The permessage-deflate codec and response header for ``request``'s offers,
+        or ``(None, None)``."""
+        if self.server.compression is not None:
+            offers = handshake.parse_extensions(request.headers.get_all("Sec-WebSocket-Extensions"))
+            accepted = server_negotiate(offers, self.server.compression)
+            if accepted is not None:
+                params, deflate = accepted
+                return deflate, handshake.serialize_extensions([("permessage-deflate", params)])
+        return None, None
+
+    def refuse(self, request: Request, exc: InvalidHandshake) -> None:
+        """Refuse the handshake of ``request`` with ``exc``'s status, then close."""
+        self._refuse(request, exc)
+
+    def switch(
+        self,
+        request: Request,
+        key: str,
+        handler: WebSocketHandler,
+        subprotocol: str | None,
+        deflate: PerMessageDeflate | None,
+        extensions: str | None,
+        headers: handshake.HeadersLike,
+    ) -> WebSocket:
+        """Send the 101 and hand the transport to a new WebSocket running ``handler``."""
+        server = self.server
+        transport = self.transport
+        assert transport is not None
         response = handshake.build_response(
-            key, subprotocol=subprotocol, extensions=extensions, extra_headers=server.headers
+            key, subprotocol=subprotocol, extensions=extensions, extra_headers=headers
         )
         self._stop_timer()
         transport.write(serialize_response(response))
@@ -427,7 +451,8 @@ class HTTPConnection(asyncio.Protocol):
         ws.connection_made(transport)
         if leftover:
             ws.data_received(leftover)
-        server.start_handler(ws, route.handler, transport)
+        server.start_handler(ws, handler, transport)
+        return ws
 
 
 def _request_line(request: Request | None) -> str:
