@@ -3,13 +3,16 @@
 :class:`SocketIO` mounts next to the hub and turns each Socket.IO connection into a
 :class:`SocketIOSession`, a :class:`~switchboard.realtime.Session` like any other:
 the same ``@hub.on`` handlers answer it (their return value is the ack), it joins
-the same rooms, and ``session.call()`` asks its client (a Socket.IO ack). Only the
-namespace ``/`` is served; a CONNECT to another gets ``Invalid namespace``.
+the same rooms, and ``session.call()`` asks its client (a Socket.IO ack). Each
+namespace is served by a hub of its own (``/`` by the first), and a client's
+namespaces share its Engine.IO session: each is a session of its namespace's hub.
+A CONNECT to a namespace that has no hub gets ``Invalid namespace``.
 
 How the two wires meet: the hub builds every frame in its own format once, and a
 Socket.IO session's ``_send_frame`` hands it to the :class:`Encoder` of its server,
 which builds the Socket.IO packet from it once per publication (it remembers the
 last frame it translated: a room emit reaches its members one after the other).
+There is one encoder per namespace: its packets name the namespace.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import asyncio
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ...broadcast import broadcast
@@ -48,11 +51,12 @@ class Encoder:
     for what has no Socket.IO form (pings: Engine.IO has its own; ``joined``,
     ``left`` and ``presence``: the server asks the hub). After :meth:`packet`,
     ``room`` and ``where`` say which room's history the event was numbered in
-    (``None`` for other packets)."""
+    (``None`` for other packets). The packets are for ``namespace``."""
 
-    __slots__ = ("_last", "_packet", "_message", "room", "where")
+    __slots__ = ("_last", "_packet", "_message", "_ns", "room", "where")
 
-    def __init__(self) -> None:
+    def __init__(self, namespace: str = "/") -> None:
+        self._ns = "" if namespace == "/" else namespace + ","  # as packets write it
         self._last: str | None = None
         self._packet: str | None = None
         self._message: str | None = None
@@ -85,38 +89,41 @@ class Encoder:
                 self.room, self.where = head["room"], (head["offset"], head["epoch"])
             data = frame[at + len(_DATA) : -1]
             event = protocol.dumps(head["event"])
-            return f"2[{event}]" if data == "null" else f"2[{event},{data}]"
-        return _translate(frame)
+            ns = self._ns
+            return f"2{ns}[{event}]" if data == "null" else f"2{ns}[{event},{data}]"
+        return _translate(frame, self._ns)
 
 
-def _translate(frame: str) -> str | None:
+def _translate(frame: str, ns: str) -> str | None:
     at = frame.find(_DATA)
     if frame.startswith(_ACK_ID):
         if at >= 0:  # {"t":"ack","id":N,"data":...}
-            return f"3{frame[len(_ACK_ID) : at]}[{frame[at + len(_DATA) : -1]}]"
+            return f"3{ns}{frame[len(_ACK_ID) : at]}[{frame[at + len(_DATA) : -1]}]"
         message = json.loads(frame)
-        return f"3{message['id']}[{protocol.dumps({'error': message['error']})}]"
+        return f"3{ns}{message['id']}[{protocol.dumps({'error': message['error']})}]"
     if frame.startswith('{"t":"call",'):
         message = json.loads(frame)
         args = (
             [message["event"]] if message["data"] is None else [message["event"], message["data"]]
         )
-        return f"2{message['id']}{protocol.dumps(args)}"
+        return f"2{ns}{message['id']}{protocol.dumps(args)}"
     return None
 
 
 class SocketIOSession(Session):
     """A hub session whose client speaks Socket.IO (``socket.id`` in the client is
-    the session's ``id``); ``engine`` is its Engine.IO session."""
+    the session's ``id``); ``engine`` is its Engine.IO session, ``namespace`` the
+    Socket.IO namespace it is connected to."""
 
-    __slots__ = ("engine", "_encoder", "_positions", "_held")
+    __slots__ = ("engine", "namespace", "_link", "_ended", "_encoder", "_positions", "_held")
 
     _relayed = True
 
     def __init__(
         self,
         hub: Hub,
-        engine: EngineSocket,
+        link: _Connection,
+        namespace: str,
         encoder: Encoder,
         sid: str,
         token: str,
@@ -125,7 +132,10 @@ class SocketIOSession(Session):
         # No WebSocket of its own to put in rooms' Groups (it may be polling):
         # frames reach it through _send_frame.
         super().__init__(hub, None, sid, token, user)  # type: ignore[arg-type]
-        self.engine = engine
+        self.engine = link.engine
+        self.namespace = namespace
+        self._link = link
+        self._ended = False  # disconnected from its namespace (the engine may go on)
         self._encoder = encoder
         # With recovery: the last position sent in each history room, appended to
         # every event as its offset (the client sends the last one back).
@@ -139,16 +149,20 @@ class SocketIOSession(Session):
 
     @property
     def closed(self) -> bool:
-        """Whether the Engine.IO session is closed."""
-        return self.engine.closed
+        """Whether the session left its namespace or the Engine.IO session closed."""
+        return self._ended or self.engine.closed
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close the connection. 1000 and 4400-4499 send a Socket.IO DISCONNECT
-        (the client does not reconnect: ``io server disconnect``); other codes close
-        the transport, and the client reconnects."""
+        """Close the session. 1000 and 4400-4499 send a Socket.IO DISCONNECT for its
+        namespace (the client does not reconnect: ``io server disconnect``; the
+        Engine.IO session ends with the last namespace); other codes close the
+        transport, the client's other namespaces with it, and the client
+        reconnects."""
+        why = "server disconnect" if code == 1000 else reason or str(code)
         if code == 1000 or 4400 <= code < 4500:
-            self.engine.send("1")
-        self.engine.close("server disconnect" if code == 1000 else reason or str(code))
+            self._link.disconnect(self.namespace, why, tell=True)
+        else:
+            self.engine.close(why)
 
     @classmethod
     def _send_many(cls, sessions: list[Session], frame: str) -> int:
@@ -184,7 +198,7 @@ class SocketIOSession(Session):
         if self._held is not None:
             self._held.append(packet)
             return True
-        return self.engine.send(packet)
+        return not self._ended and self.engine.send(packet)
 
 
 class SocketIO:
@@ -193,8 +207,12 @@ class SocketIO:
         router.mount("/rt", hub)
         router.mount("/socket.io", SocketIO(hub))   # socket.io-client's default path
 
-    Options: ``ping_interval`` and ``ping_timeout`` (the hub's ``heartbeat`` and
-    ``heartbeat_timeout`` by default), ``max_http_buffer_size`` (1 MB, the largest
+    ``hub`` serves the namespace ``/``; ``namespaces`` maps others to their own
+    hubs (``{"/admin": admin_hub}``), each with its handlers, rooms and
+    ``on_connect``. A client's namespaces share one Engine.IO session.
+
+    Options: ``ping_interval`` and ``ping_timeout`` (the ``/`` hub's ``heartbeat``
+    and ``heartbeat_timeout`` by default), ``max_http_buffer_size`` (1 MB, the largest
     Engine.IO message or polling body), ``cors_origins`` (``"*"`` or the origins
     allowed to poll from other sites; ``None``: same-origin only), ``recovery``
     (Socket.IO's connection state recovery: a client that reconnects within the
@@ -208,6 +226,7 @@ class SocketIO:
         self,
         hub: Hub,
         *,
+        namespaces: Mapping[str, Hub] | None = None,
         ping_interval: float | None = None,
         ping_timeout: float | None = None,
         max_http_buffer_size: int = 1_000_000,
@@ -215,6 +234,14 @@ class SocketIO:
         recovery: bool = False,
     ) -> None:
         self.hub = hub
+        #: Each namespace's hub and encoder, ``/`` first.
+        self.namespaces: dict[str, tuple[Hub, Encoder]] = {"/": (hub, Encoder())}
+        for name, other in (namespaces or {}).items():
+            if not name.startswith("/") or "," in name or name == "/":
+                raise ValueError(
+                    f"a namespace starts with '/' and has no ',' ('/' is the hub's): {name!r}"
+                )
+            self.namespaces[name] = (other, Encoder(name))
         self.recovery = recovery
         self.engine = EngineServer(
             self._opened,
@@ -223,17 +250,17 @@ class SocketIO:
             max_http_buffer_size=max_http_buffer_size,
             cors_origins=cors_origins,
         )
-        self._encoder = Encoder()
         self._tasks: set[asyncio.Future[Any]] = set()  # connects, sessions' workers
 
-    def _spawn(self, work: Awaitable[Any]) -> None:
+    def _spawn(self, hub: Hub, work: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
-        task.add_done_callback(self._task_done)
 
-    def _task_done(self, task: asyncio.Future[Any]) -> None:
-        self._tasks.discard(task)
-        self.hub._task_done(task)  # logs what failed unexpectedly
+        def done(task: asyncio.Future[Any]) -> None:
+            self._tasks.discard(task)
+            hub._task_done(task)  # logs what failed unexpectedly
+
+        task.add_done_callback(done)
 
     def end_sessions(self) -> None:
         """End every Engine.IO session: a poll in flight gets the close packet at
@@ -262,44 +289,55 @@ class SocketIO:
 
 
 class _Connection:
-    """One Engine.IO session's Socket.IO side: the CONNECT, then a session."""
+    """One Engine.IO session's Socket.IO side: a :class:`_Socket` per namespace the
+    client connected to (or is connecting to)."""
 
     def __init__(self, server: SocketIO, engine: EngineSocket) -> None:
         self.server = server
-        self.hub = server.hub
         self.engine = engine
-        self.session: SocketIOSession | None = None
-        self.connecting = False
+        self.sockets: dict[str, _Socket] = {}
         self.binary: protocol.Reassembler | None = None
-        self.reason = "closed"  # the Engine.IO session's, once it closed
         engine.on_message = self.on_message
         engine.on_close = self.on_close
         engine.on_activity = self.on_activity
-        loop = asyncio.get_running_loop()
-        self._hello_timer = loop.call_later(self.hub.hello_timeout, self._no_connect)
+        hello_timeout = server.hub.hello_timeout
+        self._hello_timer = asyncio.get_running_loop().call_later(hello_timeout, self._no_connect)
 
     def _no_connect(self) -> None:
-        if self.session is None:
+        if not any(socket.session is not None for socket in self.sockets.values()):
             self.engine.close("no CONNECT in time")
 
     def on_activity(self) -> None:
-        if self.session is not None:
-            self.session.last_seen = self.hub._loop.time()
+        for socket in self.sockets.values():
+            if socket.session is not None:
+                socket.session.last_seen = socket.hub._loop.time()
 
     def on_close(self, reason: str) -> None:
-        self.reason = reason
         self._hello_timer.cancel()
-        session = self.session
-        if session is not None:
-            session._wake()  # its worker sees it closed and returns
+        for socket in self.sockets.values():
+            socket.end(reason)
+
+    def disconnect(self, namespace: str, reason: str, *, tell: bool) -> None:
+        """End the session on ``namespace`` (``tell``: with a DISCONNECT for the
+        client); the Engine.IO session ends with its last namespace."""
+        socket = self.sockets.pop(namespace, None)
+        if socket is None:
+            return
+        if tell:
+            self.send(protocol.Packet(protocol.DISCONNECT, namespace=namespace))
+        socket.end(reason)
+        if not self.sockets:
+            self.engine.close(reason)
 
     def on_message(self, data: Data) -> None:
         try:
             if isinstance(data, str):
                 if self.binary is not None:
                     raise protocol.PacketError("a text packet while attachments were due")
-                packet = protocol.decode(data, max_depth=self.hub.max_depth)
-                if len(data) > self.hub.max_payload and self._too_large(packet, len(data)):
+                packet = protocol.decode(data, max_depth=self.server.hub.max_depth)
+                found = self.server.namespaces.get(packet.namespace)
+                if found is not None and len(data) > found[0].max_payload:
+                    self.too_large(packet, found[0], len(data))
                     return
                 if packet.attachments:
                     self.binary = protocol.Reassembler(packet)
@@ -316,37 +354,78 @@ class _Connection:
             logger.info("socket.io %s: %s", self.engine.sid, exc)
             self.engine.close("parse error")
 
-    def _too_large(self, packet: protocol.Packet, size: int) -> bool:
-        """Refuse a packet over the hub's ``max_payload`` as the hub would (an error
+    def too_large(self, packet: protocol.Packet, hub: Hub, size: int) -> None:
+        """Refuse a packet over its hub's ``max_payload`` as the hub would (an error
         ack, counted against the rate limit); the transport's own limit is
         ``max_http_buffer_size``."""
-        session = self.session
+        socket = self.sockets.get(packet.namespace)
+        session = None if socket is None else socket.session
         error = wire.MessageError(
-            f"message too large: {size} bytes; the limit is {self.hub.max_payload}", "too_large"
+            f"message too large: {size} bytes; the limit is {hub.max_payload}", "too_large"
         )
         if session is None:  # a CONNECT with a huge auth, say: refused as a hello would be
-            self._send(protocol.Packet(protocol.CONNECT_ERROR, {"message": str(error)}))
-            return True
+            error_data = {"message": str(error)}
+            self.send(protocol.Packet(protocol.CONNECT_ERROR, error_data, packet.namespace))
+            return
         message = {} if packet.id is None or packet.type != protocol.EVENT else {"id": packet.id}
-        self.hub._bad_message(session, message, error, self.hub._loop.time())
-        return True
+        hub._bad_message(session, message, error, hub._loop.time())
+
+    def on_packet(self, packet: protocol.Packet) -> None:
+        namespace = packet.namespace
+        socket = self.sockets.get(namespace)
+        if packet.type == protocol.CONNECT:
+            if socket is not None:
+                return  # connected, or connecting, already
+            found = self.server.namespaces.get(namespace)
+            if found is None:
+                error = {"message": "Invalid namespace"}
+                self.send(protocol.Packet(protocol.CONNECT_ERROR, error, namespace))
+                return
+            socket = self.sockets[namespace] = _Socket(self, namespace, *found)
+        if socket is None:
+            return  # socket.io ignores packets for a namespace not connected
+        socket.on_packet(packet)
+
+    def send(self, packet: protocol.Packet) -> None:
+        for part in protocol.encode(packet):
+            self.engine.send(part)
+
+
+class _Socket:
+    """One namespace of a connection: the CONNECT, then a session of its hub."""
+
+    def __init__(self, link: _Connection, namespace: str, hub: Hub, encoder: Encoder) -> None:
+        self.link = link
+        self.namespace = namespace
+        self.hub = hub
+        self.encoder = encoder
+        self.session: SocketIOSession | None = None
+        self.reason = "closed"  # why the session ended, once it did
+
+    def end(self, reason: str) -> None:
+        self.reason = reason
+        session = self.session
+        if session is not None:
+            session._ended = True
+            session._wake()  # its worker sees it closed and returns
+
+    def send(self, kind: int, data: Any) -> None:
+        self.link.send(protocol.Packet(kind, data, self.namespace))
+
+    def refuse(self, error: dict[str, Any]) -> None:
+        """A CONNECT_ERROR: the namespace stays unconnected (the client may retry)."""
+        if self.link.sockets.get(self.namespace) is self:
+            del self.link.sockets[self.namespace]
+        self.send(protocol.CONNECT_ERROR, error)
 
     def on_packet(self, packet: protocol.Packet) -> None:
         kind = packet.type
         if kind == protocol.CONNECT:
-            if packet.namespace != "/":
-                self._send(
-                    protocol.Packet(
-                        protocol.CONNECT_ERROR, {"message": "Invalid namespace"}, packet.namespace
-                    )
-                )
-            elif self.session is None and not self.connecting:
-                self.connecting = True
-                self.server._spawn(self.connect(packet.data))
+            self.link.server._spawn(self.hub, self.connect(packet.data))
             return
         session = self.session
-        if session is None or packet.namespace != "/":
-            return  # socket.io ignores packets for a namespace not connected
+        if session is None:
+            return  # still connecting: socket.io-client sends nothing before the reply
         now = self.hub._loop.time()
         session.last_seen = now
         if kind in (protocol.EVENT, protocol.BINARY_EVENT):
@@ -361,54 +440,49 @@ class _Connection:
         elif kind in (protocol.ACK, protocol.BINARY_ACK):
             session._receive_ack({"t": "ack", "id": packet.id, "data": _data(packet.data)})
         elif kind == protocol.DISCONNECT:
-            self.engine.close("client namespace disconnect")
-
-    def _send(self, packet: protocol.Packet) -> None:
-        for part in protocol.encode(packet):
-            self.engine.send(part)
+            self.link.disconnect(self.namespace, "client namespace disconnect", tell=False)
 
     async def connect(self, auth: Any) -> None:
         """CONNECT: ``on_connect`` decides, as for a native hello; with recovery, a
         ``pid`` and ``offset`` in the auth resume the session and replay what it
         missed in each room."""
-        hub, engine = self.hub, self.engine
+        hub, link = self.hub, self.link
+        engine, server = link.engine, link.server
         await hub.start()
         resume: dict[str, str] | None = None
         positions: dict[str, Position] = {}
-        if self.server.recovery and isinstance(auth, dict):
+        if server.recovery and isinstance(auth, dict):
             resume, positions = _recovery(auth.get("pid"), auth.get("offset"))
             auth = {k: v for k, v in auth.items() if k != "pid" and k != "offset"}
         try:
             identity = await hub._identify(Hello(engine.request, auth))
         except HubError as exc:
             hub.metrics.refused += 1
-            self.connecting = False
-            error = {"message": f"unauthorized: {exc.message}", "data": exc.to_wire()}
-            self._send(protocol.Packet(protocol.CONNECT_ERROR, error))
+            self.refuse({"message": f"unauthorized: {exc.message}", "data": exc.to_wire()})
             return
         except Exception:
             logger.exception("on_connect failed for %s", engine.request.client_address)
-            self.connecting = False
-            self._send(protocol.Packet(protocol.CONNECT_ERROR, {"message": "internal error"}))
+            self.refuse({"message": "internal error"})
             return
-        if engine.closed:
+        if engine.closed or link.sockets.get(self.namespace) is not self:
             return
-        encoder = self.server._encoder
+        namespace, encoder = self.namespace, self.encoder
         session, rooms, recovered = await hub._session_for(
-            lambda sid, token, user: SocketIOSession(hub, engine, encoder, sid, token, user),
+            lambda sid, token, user: SocketIOSession(
+                hub, link, namespace, encoder, sid, token, user
+            ),
             identity,
             resume,
         )
         assert isinstance(session, SocketIOSession)
         self.session = session
-        self._hello_timer.cancel()
         hub.metrics.sessions_opened += 1
-        self.server._spawn(self._serve(session))
+        server._spawn(hub, self._serve(session))
         for name in identity.rooms if identity is not None else ():
             if name not in rooms:
                 rooms.append(name)
         session._held = []  # what the joins send waits for the CONNECT reply
-        if self.server.recovery:
+        if server.recovery:
             session._positions = {}
         for name in rooms[: hub.max_rooms]:
             since = positions.get(name)
@@ -421,14 +495,14 @@ class _Connection:
             if info["recovered"] is False or ("epoch" in info and since is None):
                 recovered = False  # missed publications are gone, or unknown
         reply: dict[str, Any] = {"sid": session.id}
-        if self.server.recovery:
+        if server.recovery:
             # The same pid tells the client it recovered; a new one that it did not.
             reply["pid"] = (
                 resume["pid"]
                 if recovered and resume is not None
                 else f"{session.id}.{session.token}.{secrets.token_urlsafe(6)}"
             )
-        self._send(protocol.Packet(protocol.CONNECT, reply))
+        self.send(protocol.CONNECT, reply)
         held, session._held = session._held, None
         for packet in held:
             engine.send(packet)
