@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, cast
 
-from . import _direct
+from . import _direct, _keepalive
 from .protocol.connection import Connection, Role, State
 from .protocol.errors import Close, ConnectionClosedOK
 from .protocol.events import Fragment, Message, Ping, Pong
@@ -163,7 +163,7 @@ class WebSocket(asyncio.Protocol):
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._fragmenting: asyncio.Future[None] | None = None  # a streamed send runs
         self._pings: dict[bytes, tuple[asyncio.Future[float], float]] = {}
-        self._keepalive: asyncio.TimerHandle | None = None
+        self._keepalive: float | None = None  # the slot of the next ping in the wheel
         # Unanswered keepalive pings, each with the timer that checks for its pong.
         self._keepalive_pings: dict[bytes, asyncio.TimerHandle] = {}
         self._close_timer: asyncio.TimerHandle | None = None
@@ -190,9 +190,7 @@ class WebSocket(asyncio.Protocol):
     @ping_interval.setter
     def ping_interval(self, interval: float | None) -> None:
         self._ping_interval = interval
-        if self._keepalive is not None:
-            self._keepalive.cancel()
-            self._keepalive = None
+        self._stop_keepalive()
         if self._transport is not None and self.state is State.OPEN:
             self._schedule_keepalive()
 
@@ -541,7 +539,8 @@ class WebSocket(asyncio.Protocol):
             self._messages_out += messages
             self._bytes_out += size
         self.protocol.receive_eof()
-        for handle in (self._keepalive, self._close_timer, self._flush_handle):
+        self._stop_keepalive()
+        for handle in (self._close_timer, self._flush_handle):
             if handle is not None:
                 handle.cancel()
         for check in self._keepalive_pings.values():  # each would keep us alive 20 s more
@@ -784,10 +783,17 @@ class WebSocket(asyncio.Protocol):
 
     def _schedule_keepalive(self) -> None:
         if self.ping_interval is not None:
-            self._keepalive = self._loop.call_later(self.ping_interval, self._keepalive_tick)
+            wheel = _keepalive.wheel(self._loop)
+            self._keepalive = wheel.add(self._loop, self, self.ping_interval)
+
+    def _stop_keepalive(self) -> None:
+        if self._keepalive is not None:
+            _keepalive.wheel(self._loop).discard(self, self._keepalive)
+            self._keepalive = None
 
     def _keepalive_tick(self) -> None:
         """Every ``ping_interval``: send a ping, and check it ``ping_timeout`` later."""
+        self._keepalive = None  # the wheel took it out of its slot
         if self.state is not State.OPEN:
             return
         payload = self.protocol.send_ping()
