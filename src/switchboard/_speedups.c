@@ -20,8 +20,8 @@
 #endif
 
 /* out[i] = in[i] ^ key[(i + phase) & 3] for n bytes; out may be in. 16 bytes a step
- * with GCC or Clang vectors (SSE2 on any x86-64, NEON on arm64), four at a time,
- * else 8: memory
+ * with GCC or Clang vectors (SSE2 on any x86-64, NEON on arm64), four at a time
+ * (other compilers get the byte loop, which they vectorize themselves): memory
  * speed for a megabyte, where a plain word loop costs four instructions per word. */
 static void
 mask_bytes(unsigned char *out, const unsigned char *in, Py_ssize_t n, const unsigned char *key,
@@ -52,15 +52,6 @@ mask_bytes(unsigned char *out, const unsigned char *in, Py_ssize_t n, const unsi
         memcpy(&word, in + i, 16);
         word ^= kv;
         memcpy(out + i, &word, 16);
-    }
-#else
-    uint64_t key64;
-    memcpy(&key64, k16, 8);
-    for (; i + 8 <= n; i += 8) {
-        uint64_t word;
-        memcpy(&word, in + i, 8);
-        word ^= key64;
-        memcpy(out + i, &word, 8);
     }
 #endif
     for (; i < n; i++)
