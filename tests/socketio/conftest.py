@@ -17,16 +17,18 @@ from switchboard.realtime.socketio import SocketIO
 
 @pytest.fixture
 async def serve_both() -> AsyncIterator[ServeBoth]:
-    """``await serve_both(hub, **socketio_options)``."""
+    """``await serve_both(hub, **socketio_options)``; every namespace's hub is
+    closed at the end."""
     started: list[tuple[Both, Any]] = []
 
     async def start(hub: Hub, **options: Any) -> Both:
         router = switchboard.Router()
         router.mount("/rt", hub)
-        router.mount("/socket.io", SocketIO(hub, **options))
+        sio = SocketIO(hub, **options)
+        router.mount("/socket.io", sio)
         context = switchboard.serve(router, "127.0.0.1", 0)
         server = await context.__aenter__()
-        both = Both(hub, server)
+        both = Both(hub, server, sio)
         started.append((both, context))
         return both
 
@@ -34,4 +36,5 @@ async def serve_both() -> AsyncIterator[ServeBoth]:
     for both, context in reversed(started):
         await both.close()
         await context.__aexit__(None, None, None)
-        await both.hub.close()
+        for hub, _ in both.socketio.namespaces.values():  # the "/" hub first
+            await hub.close()

@@ -10,15 +10,19 @@ from typing import Any
 
 import socketio
 import switchboard
-from switchboard.realtime import Hub, Session
+from switchboard.realtime import Hub, Identity, Session
+from switchboard.realtime.session import Hello
+from switchboard.realtime.socketio import SocketIO
 
 
 class Both:
-    """A running hub: ``url`` (http://127.0.0.1:port), ``native_url``, ``sio(...)``."""
+    """A running hub: ``url`` (http://127.0.0.1:port), ``native_url``, ``sio(...)``;
+    ``socketio`` is its :class:`SocketIO` endpoint."""
 
-    def __init__(self, hub: Hub, server: switchboard.Server) -> None:
+    def __init__(self, hub: Hub, server: switchboard.Server, sio: SocketIO) -> None:
         self.hub = hub
         self.server = server
+        self.socketio = sio
         self.url = f"http://127.0.0.1:{server.port}"
         self.native_url = f"ws://127.0.0.1:{server.port}/rt"
         self.clients: list[socketio.AsyncClient] = []
@@ -58,5 +62,27 @@ def echo_hub(**options: Any) -> Hub:
     @hub.on("shout")
     async def shout(session: Session, data: dict[str, Any]) -> None:
         await hub.to(data["room"]).emit("shouted", data["text"])
+
+    return hub
+
+
+def admin_hub(seen: list[Any]) -> Hub:
+    """The hub of a second namespace: echo_hub's handlers and ``whoami``; its
+    ``on_connect`` records each auth in ``seen`` and names the user after it."""
+    hub = echo_hub()
+
+    @hub.on_connect
+    def identify(hello: Hello) -> Identity:
+        seen.append(hello.auth)
+        token = hello.auth.get("token") if isinstance(hello.auth, dict) else None
+        return Identity(f"admin-{token}")
+
+    @hub.on("whoami")
+    def whoami(session: Session) -> dict[str, Any]:
+        return {"hub": "admin", "user": session.user.id}
+
+    @hub.on("ask.me")
+    async def ask_me(session: Session) -> Any:
+        return await session.call("question", {"q": 6}, timeout=5)
 
     return hub

@@ -12,7 +12,8 @@ from typing import Any
 import aiohttp
 from sio_helpers import Both, ServeBoth, echo_hub
 
-from switchboard.realtime import Rate
+from switchboard.realtime import Rate, Unauthorized
+from switchboard.realtime.session import Hello
 
 
 async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -167,3 +168,34 @@ async def test_unknown_transport_and_namespace(serve_both: ServeBoth) -> None:
         await client.open()
         await client.post("40/admin,")
         assert (await client.get())[1] == '44/admin,{"message":"Invalid namespace"}'
+
+
+async def test_a_refused_namespace_leaves_the_others_connected(serve_both: ServeBoth) -> None:
+    admin = echo_hub()
+
+    @admin.on_connect
+    def refuse(hello: Hello) -> None:
+        raise Unauthorized("admins only")
+
+    both = await serve_both(echo_hub(), namespaces={"/admin": admin})
+    client, http = await raw(both)
+    async with http:
+        await client.open()
+        await client.post("40\x1e40/admin,")
+        await eventually(lambda: len(both.hub.sessions) == 1)
+        (session,) = both.hub.sessions
+        packets: list[str] = []
+        while len(packets) < 2:
+            packets += (await client.get())[1].split("\x1e")
+        assert sorted(packets) == sorted(
+            [
+                f'40{{"sid":"{session.id}"}}',
+                '44/admin,{"message":"unauthorized: admins only",'
+                '"data":{"code":"unauthorized","message":"admins only"}}',
+            ]
+        )
+        assert not admin.sessions
+        await client.post('4210["echo","still here"]')
+        assert (await client.get())[
+            1
+        ] == f'4310[{{"echo":"still here","user":"{session.user.id}"}}]'

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sio_helpers import ServeBoth, echo_hub
+from sio_helpers import ServeBoth, admin_hub, echo_hub
 
 from switchboard.realtime import Hub, Identity, Session, Unauthorized
 from switchboard.realtime.session import Hello
@@ -142,3 +142,32 @@ async def test_a_room_emit_reaches_node_members(serve_both: ServeBoth) -> None:
         await session.close()
     for client in clients:
         await client.finish()
+
+
+async def test_two_namespaces_through_one_manager(serve_both: ServeBoth) -> None:
+    seen: list[Any] = []
+    admin = admin_hub(seen)
+    both = await serve_both(echo_hub(), namespaces={"/admin": admin})
+    client = await NodeClient.start(both.url, "namespaces")
+    ids = await client.next()
+    assert ids["shared"] is True  # one Manager...
+    assert len(both.socketio.engine.sockets) == 1  # ...one Engine.IO session
+    (root,) = both.hub.sessions
+    (session,) = admin.sessions
+    assert (ids["root"], ids["admin"]) == (root.id, session.id)
+    assert seen == [{"token": "admin"}]  # the namespace's own auth, to its own hub
+    assert (await client.next())["ack"] == {"echo": 1, "user": root.user.id}
+    assert (await client.next())["ack"] == {"hub": "admin", "user": "admin-admin"}
+    assert (await client.next())["ack"] == {"joined": "ops"}
+    assert (await client.next())["ack"] == {"answered": "on /admin", "data": {"q": 6}}
+    # The room emit reaches the /admin socket, and only it.
+    assert await client.next() == {"ns": "/admin", "event": "shouted", "args": ["to /admin"]}
+    # /admin disconnected; / goes on over the same Engine.IO session.
+    assert (await client.next())["ack"] == {"echo": "/ goes on", "user": root.user.id}
+    assert not admin.sessions
+    await client.finish()
+
+
+async def test_an_unknown_namespace_is_a_connect_error(serve_both: ServeBoth) -> None:
+    both = await serve_both(echo_hub(), namespaces={"/admin": admin_hub([])})
+    assert await run(both.url, "unknown") == [{"connect_error": "Invalid namespace"}]

@@ -13,11 +13,12 @@ from switchboard.realtime.socketio import SocketIO
 async def test_a_poll_in_flight_does_not_hold_the_shutdown() -> None:
     hub = echo_hub()
     router = switchboard.Router()
-    router.mount("/socket.io", SocketIO(hub, ping_interval=30, ping_timeout=30))
+    sio = SocketIO(hub, ping_interval=30, ping_timeout=30)
+    router.mount("/socket.io", sio)
     # Neither the next ping (30 s) nor the shutdown deadline (60 s) would end the
     # poll before the 10 s below: only the server's closing hook can.
     async with switchboard.serve(router, "127.0.0.1", 0, shutdown_timeout=60) as server:
-        both = Both(hub, server)
+        both = Both(hub, server, sio)
         client = await both.sio(transports=["polling"])
         assert await client.call("echo", "x", timeout=5) == {"echo": "x", "user": client.get_sid()}
         sid = next(iter(hub.sessions)).id

@@ -89,6 +89,33 @@ const scenarios = {
     out({ ack: reply });
     done(socket);
   },
+  // "/" and "/admin" (with its own auth) through one Manager: one Engine.IO
+  // session. Prints each socket's events, then leaves "/admin" only.
+  async namespaces() {
+    const root = io(url);
+    const admin = io(url + "/admin", { auth: { token: "admin" } });
+    for (const [name, socket] of [["/", root], ["/admin", admin]]) {
+      socket.onAny((event, ...args) => event !== "question" && out({ ns: name, event, args }));
+    }
+    admin.on("question", (data, reply) => reply({ answered: "on /admin", data }));
+    await Promise.all([root, admin].map((s) => new Promise((resolve) => s.on("connect", resolve))));
+    out({ root: root.id, admin: admin.id, shared: root.io === admin.io });
+    out({ ack: await root.emitWithAck("echo", 1) });
+    out({ ack: await admin.emitWithAck("whoami") });
+    out({ ack: await admin.emitWithAck("enter", "ops") });
+    out({ ack: await admin.emitWithAck("ask.me") });
+    admin.emit("shout", { room: "ops", text: "to /admin" });
+    await new Promise((resolve) => admin.once("shouted", resolve));
+    admin.disconnect();
+    out({ ack: await root.emitWithAck("echo", "/ goes on") });
+    done(root);
+  },
+  async unknown() {
+    const socket = io(url + "/nope");
+    const error = await new Promise((resolve) => socket.on("connect_error", resolve));
+    out({ connect_error: error.message });
+    done(socket);
+  },
 };
 
 await scenarios[scenario]();
