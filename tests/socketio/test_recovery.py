@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sio_helpers import ServeBoth, echo_hub
+from sio_helpers import ServeBoth, admin_hub, echo_hub
 from test_node_client import NODE, NodeClient, pytestmark  # noqa: F401  (skips without node)
 
 import switchboard
@@ -142,3 +142,38 @@ async def test_recovery_on_another_node_over_redis(redis_url: str) -> None:
         for hub, context in zip(hubs, contexts, strict=True):
             await context.__aexit__(None, None, None)
             await hub.close()
+
+
+async def test_each_namespace_recovers_on_its_own_hub(serve_both: ServeBoth) -> None:
+    admin = admin_hub([])
+    both = await serve_both(echo_hub(), namespaces={"/admin": admin}, recovery=True)
+    client = await NodeClient.start(both.url, "recoverNamespaces")
+    try:
+        first = {(line := await client.next())["ns"]: line for _ in range(2)}
+        assert {ns: line["recovered"] for ns, line in first.items()} == {
+            "/": False,
+            "/admin": False,
+        }
+        assert await client.next() == {"ready": True}
+        # An event in each: the offset that a reconnection sends back.
+        await both.hub.to("news").emit("n", "seen on /")
+        await admin.to("news").emit("n", "seen on /admin")
+        seen = {((line := await client.next())["ns"], line["arg"]) for _ in range(2)}
+        assert seen == {("/", "seen on /"), ("/admin", "seen on /admin")}
+        await command(client, "drop")
+        assert (await client.next())["disconnected"] == ["forced close", "forced close"]
+        await until_parked(both.hub)
+        await until_parked(admin)
+        await both.hub.to("news").emit("n", "missed on /")
+        await admin.to("news").emit("n", "missed on /admin")
+        await command(client, "reconnect")
+        lines = [await client.next() for _ in range(5)]
+        assert lines[-1] == {"reconnected": True}
+        again = {line["ns"]: line for line in lines if "connected" in line}
+        for ns in ("/", "/admin"):
+            assert again[ns] == {"ns": ns, "connected": first[ns]["connected"], "recovered": True}
+        missed = {(line["ns"], line["arg"]) for line in lines if "event" in line}
+        assert missed == {("/", "missed on /"), ("/admin", "missed on /admin")}
+        await command(client, "quit")
+    finally:
+        await client.finish()

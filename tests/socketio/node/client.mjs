@@ -110,6 +110,41 @@ const scenarios = {
     out({ ack: await root.emitWithAck("echo", "/ goes on") });
     done(root);
   },
+  // "/" and "/admin" with recovery: both join "news", then commands on stdin as
+  // in recovery ("drop", "reconnect", "quit"), for both namespaces at once.
+  async recoverNamespaces() {
+    clearTimeout(timeout);
+    const sockets = { "/": io(url, { reconnection: false }) };
+    sockets["/admin"] = io(url + "/admin", { reconnection: false, auth: { token: "a" } });
+    const connected = () => Promise.all(Object.values(sockets).map(
+      (socket) => new Promise((resolve) => socket.once("connect", resolve)),
+    ));
+    for (const [ns, socket] of Object.entries(sockets)) {
+      socket.onAny((event, ...args) => out({ ns, event, arg: args[0] }));
+      socket.on("connect", () => out({ ns, connected: socket.id, recovered: Boolean(socket.recovered) }));
+    }
+    await connected();
+    for (const socket of Object.values(sockets)) await socket.emitWithAck("enter", "news");
+    out({ ready: true });
+    for await (const line of createInterface({ input: process.stdin })) {
+      if (line === "drop") {
+        const gone = Promise.all(Object.values(sockets).map(
+          (socket) => new Promise((resolve) => socket.once("disconnect", resolve)),
+        ));
+        sockets["/"].io.engine.close();
+        out({ disconnected: await gone });
+      } else if (line === "reconnect") {
+        const done = connected();
+        for (const socket of Object.values(sockets)) socket.connect();
+        await done;
+        out({ reconnected: true });
+      } else {
+        for (const socket of Object.values(sockets)) socket.disconnect();
+        break;
+      }
+    }
+    process.stdin.destroy();
+  },
   async unknown() {
     const socket = io(url + "/nope");
     const error = await new Promise((resolve) => socket.on("connect_error", resolve));
