@@ -22,7 +22,7 @@ from switchboard.realtime.socketio import SocketIO
 
 # The Socket.IO tests' helpers (tests/socketio is not a package: see sio_helpers.py).
 sys.path.insert(0, str(Path(__file__).parents[1] / "socketio"))
-from sio_helpers import echo_hub
+from sio_helpers import admin_hub, echo_hub
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -165,3 +165,36 @@ async def test_recovery_after_a_drop(page: Page) -> None:
         ]
         await page.evaluate("socket.disconnect()")
     await hub.close()
+
+
+async def test_two_namespaces_on_one_connection(page: Page) -> None:
+    hub, admin = echo_hub(), admin_hub([])
+    async with await serve(hub, namespaces={"/admin": admin}) as server:
+        await open_page(page, server)
+        await page.evaluate(CONNECT, ["/", {}])
+        await page.evaluate(
+            """() => new Promise((resolve) => {
+                window.admin = io("/admin", { auth: { token: "b" } });
+                window.adminEvents = [];
+                admin.onAny((event, ...args) => window.adminEvents.push([event, ...args]));
+                admin.on("connect", resolve);
+            })"""
+        )
+        # One Manager, so one Engine.IO session; each hub has a session of it.
+        assert await page.evaluate("socket.io === admin.io")
+        assert (len(hub.sessions), len(admin.sessions)) == (1, 1)
+        assert await page.evaluate('admin.emitWithAck("whoami")') == {
+            "hub": "admin",
+            "user": "admin-b",
+        }
+        assert (await page.evaluate('socket.emitWithAck("echo", 1)'))["echo"] == 1
+        assert await page.evaluate('admin.emitWithAck("enter", "ops")') == {"joined": "ops"}
+        await admin.to("ops").emit("notice", "admins only")
+        await page.wait_for_function("window.adminEvents.length === 1")
+        assert await page.evaluate("[window.adminEvents, window.events]") == [
+            [["notice", "admins only"]],
+            [],
+        ]
+        await page.evaluate("admin.disconnect(); socket.disconnect()")
+    await hub.close()
+    await admin.close()
