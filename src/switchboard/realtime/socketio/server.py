@@ -160,7 +160,8 @@ class SocketIOSession(Session):
         reconnects."""
         why = "server disconnect" if code == 1000 else reason or str(code)
         if code == 1000 or 4400 <= code < 4500:
-            self._link.disconnect(self.namespace, why, tell=True)
+            if not self._ended:  # (once ended, its namespace may hold a newer session)
+                self._link.disconnect(self.namespace, why, tell=True)
         else:
             self.engine.close(why)
 
