@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Generator, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from sys import intern
@@ -532,6 +532,11 @@ class RequestParser(_Parser[Request]):
 
     _what = "request"
 
+    #: When set and true for a request with a body, ``next_request()`` returns that
+    #: request as soon as its head is parsed, with an empty ``body``: the body's
+    #: bytes stay for the caller, who reads them with ``take_remaining()``.
+    stream_body: Callable[[Request], bool] | None = None
+
     def next_request(self) -> Request | None:
         """The next complete request, or None if more data is needed."""
         if self._parser is None:
@@ -606,6 +611,9 @@ class RequestParser(_Parser[Request]):
         framing = self._framing(headers, version == "HTTP/1.0")
         body = b""
         if framing is None or framing > 0:  # a request without framing headers has no body
+            head = Request(method, target, headers, b"", version)
+            if self.stream_body is not None and self.stream_body(head):
+                return head
             body = yield from self._read_body(framing)
         return Request(method, target, headers, body, version)
 
