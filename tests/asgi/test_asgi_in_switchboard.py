@@ -187,7 +187,9 @@ async def test_an_app_without_lifespan_support_is_served() -> None:
 async def test_a_large_upload_reaches_the_app_in_pieces() -> None:
     async with serving(make_api(), limits=switchboard.Limits(max_body_size=4 << 20)) as server:
         response = await fetch(server.port, "POST", "/api/upload", b"x" * 1_000_000)
-        assert json.loads(response.body) == {"size": 1_000_000, "pieces": 16}
+        got = json.loads(response.body)
+        assert got["size"] == 1_000_000
+        assert got["pieces"] >= 4  # as read from the socket: at most 256 KiB a read
 
 
 async def test_a_streaming_response_is_chunked_and_keeps_the_connection() -> None:

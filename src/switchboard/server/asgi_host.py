@@ -8,9 +8,9 @@ shutdown after its connections closed.
 
 An upgrade becomes a native :class:`~switchboard.websocket.WebSocket` once the app
 sends ``websocket.accept``; its ``websocket.*`` messages are that WebSocket's
-messages. The request body is read whole by Switchboard's parser (within
-``limits.max_body_size``) before the app is called; the response streams out as
-the app sends it, with ``Content-Length`` or chunked, and HTTP/1.1 keep-alive.
+messages. A request body streams to the app as it arrives, reading paused until
+the app asks for more, within ``limits.max_body_size``; the response streams out
+as the app sends it, with ``Content-Length`` or chunked, and HTTP/1.1 keep-alive.
 """
 
 from __future__ import annotations
@@ -22,8 +22,17 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from ..protocol import handshake
-from ..protocol.errors import ConnectionClosed, HandshakeRejected, InvalidHandshake
-from ..protocol.http11 import Headers, Request, Response, serialize_response
+from ..protocol.errors import ConnectionClosed, HandshakeRejected, InvalidHandshake, InvalidHTTP
+from ..protocol.http11 import (
+    _CHUNK_SIZE,
+    Headers,
+    Request,
+    Response,
+    _Parse,
+    _Parser,
+    serialize_response,
+)
+from ..protocol.limits import Limits
 from .responses import error_response, http_date
 
 if TYPE_CHECKING:
@@ -41,7 +50,6 @@ ASGIApplication = Callable[[MutableMapping[str, Any], Receive, Send], Awaitable[
 """An ASGI 3 application: ``await app(scope, receive, send)``."""
 
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
-_BODY_CHUNK = 64 * 1024  # the request body goes to the app in pieces of this size
 
 
 class LifespanFailed(RuntimeError):
@@ -142,7 +150,10 @@ class ASGIHost:
         try:
             await self.app(scope, exchange.receive, exchange.send)
         except Exception:
-            logger.exception("ASGI app failed: %s %s", request.method, request.target)
+            if exchange.failed:  # its request body was refused, and it saw http.disconnect
+                logger.info("ASGI app stopped: %s %s", request.method, request.target)
+            else:
+                logger.exception("ASGI app failed: %s %s", request.method, request.target)
             exchange.fail()
             return
         if not exchange.started:
@@ -286,13 +297,80 @@ class _WebSocketSession:
         self.decided.set_result(None)
 
 
+class _BodyReader(_Parser[None]):
+    """A request body decoded as its bytes arrive (Content-Length, or chunked when
+    ``length`` is None), within ``limits.max_body_size``; ``take()`` raises
+    InvalidHTTP (400, 413) when the body is malformed or too large."""
+
+    def __init__(self, limits: Limits, length: int | None) -> None:
+        super().__init__(limits)
+        self.complete = False
+        self._pieces: list[bytes] = []
+        self._parser = self._body(length)
+
+    def take(self) -> bytes:
+        """The body bytes decoded since the last call (``complete`` says if that is all)."""
+        if not self.complete:
+            try:
+                next(self._body_parser)
+            except StopIteration:
+                self.complete = True
+        piece = b"".join(self._pieces)
+        self._pieces.clear()
+        return piece
+
+    @property
+    def _body_parser(self) -> _Parse[None]:
+        assert self._parser is not None
+        return self._parser
+
+    def _body(self, length: int | None) -> _Parse[None]:
+        if length is not None:
+            yield from self._copy(length)
+            return
+        limits, total = self._limits, 0
+        while True:
+            line = yield from self._read_line(limits.max_line_length, 400, "chunk size line")
+            match = _CHUNK_SIZE.fullmatch(line)
+            if match is None:
+                raise InvalidHTTP(f"invalid chunk size line {line[:80]!r}")
+            size = int(match[1], 16)
+            if size == 0:
+                break
+            total += size
+            if total > limits.max_body_size:
+                raise InvalidHTTP("body too large", 413)
+            yield from self._copy(size)
+            if (yield from self._read_exact(2)) != b"\r\n":
+                raise InvalidHTTP("chunk data not followed by CRLF")
+        yield from self._read_fields(0)  # trailers: checked, then dropped
+
+    def _copy(self, size: int) -> _Parse[None]:
+        """Move ``size`` body bytes to the pieces, as they arrive."""
+        buf = self._buf
+        while size:
+            while not buf:
+                yield
+            piece = bytes(buf[:size])
+            del buf[:size]
+            self._pieces.append(piece)
+            size -= len(piece)
+
+
 class _Exchange:
     """One request and its response between an HTTP connection and the app."""
 
     def __init__(self, request: Request, conn: HTTPConnection) -> None:
         self.request = request
         self.conn = conn
-        self.body = memoryview(request.body)
+        self.reader: _BodyReader | None = None  # a body to stream to the app
+        length = _body_length(request)
+        if not request.body and length != 0:  # the parser left the body to stream
+            self.reader = _BodyReader(conn.server.limits, length)
+            self.reader.feed(conn.parser.take_remaining())
+            conn.body_sink = self._received
+        self._arrived: asyncio.Future[None] | None = None  # set when body bytes arrive
+        self.failed = False  # refused or dropped: the app's sends go nowhere
         self.started = False  # http.response.start received
         self.done = False  # the response is complete
         self.status = 0
@@ -307,18 +385,75 @@ class _Exchange:
 
     async def receive(self) -> Message:
         if not self._body_given:
-            piece, self.body = self.body[:_BODY_CHUNK], self.body[_BODY_CHUNK:]
-            self._body_given = not self.body
-            return {"type": "http.request", "body": bytes(piece), "more_body": bool(self.body)}
-        await self._over  # nothing more comes: wait for the end, as servers do
+            reader = self.reader
+            if reader is None:
+                self._body_given = True
+                return {"type": "http.request", "body": self.request.body, "more_body": False}
+            while not self.failed:
+                try:
+                    piece = reader.take()
+                except InvalidHTTP as exc:
+                    logger.info("request body refused: %s: %s", self.request.target, exc.reason)
+                    self.fail(exc.status, exc.reason)
+                    break
+                if reader.complete:
+                    self._body_given = True
+                    self._body_read()
+                    return {"type": "http.request", "body": piece, "more_body": False}
+                if piece:
+                    return {"type": "http.request", "body": piece, "more_body": True}
+                if not await self._more():
+                    break
+            self._body_given = True
+            return {"type": "http.disconnect"}
+        # Nothing more comes: wait for the end of the response or of the connection.
+        await asyncio.wait([self._over, self.conn.done], return_when=asyncio.FIRST_COMPLETED)
         return {"type": "http.disconnect"}
+
+    async def _more(self) -> bool:
+        """Read from the client until body bytes arrive: False if it left or was too
+        slow (``open_timeout`` between pieces), or the response is over."""
+        conn = self.conn
+        transport = conn.transport
+        if transport is None or transport.is_closing():
+            return False
+        self._arrived = arrived = asyncio.get_running_loop().create_future()
+        transport.resume_reading()  # reading is paused while the app does not ask
+        timeout = conn.server.open_timeout
+        await asyncio.wait(
+            [arrived, conn.done, self._over], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        if arrived.done():
+            return True
+        if not conn.done.done() and not self._over.done():
+            logger.info("request body timeout: closing %s", transport.get_extra_info("peername"))
+            self.fail(408, "")
+        return False
+
+    def _received(self, data: bytes) -> None:
+        """Body bytes from the connection: reading pauses until the app asks again."""
+        assert self.reader is not None and self.conn.transport is not None
+        self.reader.feed(data)
+        self.conn.transport.pause_reading()
+        if self._arrived is not None and not self._arrived.done():
+            self._arrived.set_result(None)
+
+    def _body_read(self) -> None:
+        """The whole body is read: what came after it is the next request's."""
+        assert self.reader is not None
+        self.conn.body_sink = None
+        leftover = self.reader.take_remaining()
+        if leftover:
+            self.conn.parser.feed(leftover)
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
         transport = self.conn.transport
-        if transport is None or transport.is_closing():
+        if self.failed or transport is None or transport.is_closing():
             self._end()
-            raise OSError("the client closed the connection")
+            raise OSError(
+                "the request failed" if self.failed else "the client closed the connection"
+            )
         if kind == "http.response.start":
             if self.started:
                 raise RuntimeError("http.response.start sent twice")
@@ -371,6 +506,8 @@ class _Exchange:
 
     def _head(self) -> bytes:
         headers = self.headers
+        if self.reader is not None and not self.reader.complete:
+            self.close = True  # the rest of the body is unread: no next request
         if self.close:
             headers["Connection"] = "close"
         elif self.request.version == "HTTP/1.0":
@@ -389,22 +526,33 @@ class _Exchange:
         self._end()
         self.conn.finished(self.request, self.status, self.size, self.close)
 
-    def fail(self) -> None:
-        """The app failed: a 500 if nothing went out yet, else drop the connection
-        (the client sees a truncated response, never a traceback)."""
+    def fail(self, status: int = 500, reason: str = "") -> None:
+        """The app failed (or the request body did, with ``status``): that error
+        response if nothing went out yet, else drop the connection (the client sees a
+        truncated response, never a traceback)."""
         self._end()
         transport = self.conn.transport
-        if self.done or transport is None or transport.is_closing():
+        if self.failed or self.done or transport is None or transport.is_closing():
             return  # the response went out whole (Starlette sends its 500, then raises)
+        self.failed = True
         if self._head_sent:
             self.conn.finished(self.request, self.status, self.size, True)
             transport.abort()
             return
-        response = error_response(500, "", [("Connection", "close")])
+        response = error_response(status, reason, [("Connection", "close")])
         response.headers.add("Date", http_date())
         transport.write(serialize_response(response))
-        self.conn.finished(self.request, 500, len(response.body), True)
+        self.conn.finished(self.request, status, len(response.body), True)
 
     def _end(self) -> None:
         if not self._over.done():
             self._over.set_result(None)
+        if self.reader is not None and not self.reader.complete:
+            self.conn.body_sink = None  # the connection closes after this response
+
+
+def _body_length(request: Request) -> int | None:
+    """The body length in a parsed request's headers (they agree), None if chunked."""
+    if "Transfer-Encoding" in request.headers:
+        return None
+    return int(request.headers.get("Content-Length", "0").split(",")[0])

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, cast
 
 from ..protocol import handshake
@@ -64,6 +64,10 @@ class HTTPConnection(asyncio.Protocol):
         self._started = 0.0  # when the current request arrived, for the access log
         self._discard: int | None = None  # closing: how many more bytes to read and drop
         self._writable: asyncio.Future[None] | None = None  # set while writing is paused
+        #: Takes the bytes received while an ASGI app reads a request body.
+        self.body_sink: Callable[[bytes], None] | None = None
+        if server.asgi is not None:  # the app's request bodies stream, as they arrive
+            self.parser.stream_body = self._for_asgi
 
     # -- asyncio.Protocol callbacks ---------------------------------------------
 
@@ -91,6 +95,9 @@ class HTTPConnection(asyncio.Protocol):
             self._discard -= len(data)
             if self._discard < 0 and self.transport is not None:
                 self.transport.abort()  # it sent too much after being told we close
+            return
+        if self.body_sink is not None:
+            self.body_sink(data)
             return
         self.parser.feed(data)
         if not self._busy:
@@ -203,6 +210,10 @@ class HTTPConnection(asyncio.Protocol):
             transport.resume_reading()  # also when a WebSocket owns it now
             if not self.done.done():
                 self._process()
+
+    def _for_asgi(self, request: Request) -> bool:
+        """Whether ``request`` goes to the ASGI app (the routes match it first)."""
+        return not handshake.is_websocket_request(request) and not self.server.routes(request)
 
     def _handle(self, request: Request) -> Awaitable[None] | None:
         """Answer one request; return an awaitable when that must wait for a handler."""
