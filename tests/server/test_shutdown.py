@@ -207,3 +207,19 @@ async def test_a_failing_closing_hook_is_logged_and_the_shutdown_goes_on(
         srv.close()
         await asyncio.wait_for(srv.wait_closed(), TIMEOUT)
     assert "closing hook" in caplog.text and "boom" in caplog.text
+
+
+async def test_shutdown_hooks_run_once_however_often_wait_closed_is_awaited() -> None:
+    router = Router()
+    runs: list[str] = []
+
+    async def stopped() -> None:
+        await asyncio.sleep(0)
+        runs.append("stopped")
+
+    router.add_shutdown(stopped)
+    async with switchboard.serve(router, "127.0.0.1", 0) as srv:
+        srv.close()
+        await asyncio.gather(srv.wait_closed(), srv.wait_closed())
+        await srv.wait_closed()
+    assert runs == ["stopped"]  # leaving the block waits for the same shutdown

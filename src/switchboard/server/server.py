@@ -143,6 +143,7 @@ class Server:
         self._server: asyncio.Server | None = None
         self._loop = asyncio.get_running_loop()
         self._closed = self._loop.create_future()
+        self._finished: asyncio.Future[None] | None = None  # wait_closed's one run
         self._deadline: float | None = None
         self._aborted = False
         self._port = 0
@@ -316,7 +317,13 @@ class Server:
 
     async def wait_closed(self) -> None:
         """Wait until :meth:`close` was called and every connection and handler is done,
-        aborting what is left at the shutdown deadline."""
+        aborting what is left at the shutdown deadline. The shutdown hooks run once,
+        however many times and places this is awaited."""
+        if self._finished is None:
+            self._finished = asyncio.ensure_future(self._finish())
+        await asyncio.shield(self._finished)
+
+    async def _finish(self) -> None:
         await asyncio.shield(self._closed)
         while pending := self._pending():
             timeout = None if self._deadline is None else self._deadline - self._loop.time()
