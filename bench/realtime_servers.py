@@ -152,9 +152,8 @@ _uvicorn: list[Any] = []  # keeps the server and its task alive
 
 async def socketio_uvicorn_server() -> int:
     """python-socketio as an ASGI app on uvicorn (uvloop, httptools, websockets)."""
-    import uvicorn
-
     import socketio
+    import uvicorn
 
     app = socketio.ASGIApp(socketio_app())
     ws = os.environ.get("BENCH_UVICORN_WS", "websockets")

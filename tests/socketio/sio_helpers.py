@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import socketio
+
 import switchboard
 from switchboard.realtime import Hub, Identity, Session
 from switchboard.realtime.session import Hello

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import socketio
 from sio_helpers import ServeBoth, echo_hub
 
-import socketio
 from switchboard.realtime import Identity, Session, Unauthorized, connect
 from switchboard.realtime.session import Hello
 
