@@ -220,3 +220,11 @@ async def test_the_client_leaving_mid_body_reaches_the_app() -> None:
             await asyncio.wait_for(FIRST_PIECE.wait(), 10)
             client.writer.transport.abort()
         await asyncio.wait_for(GONE.wait(), 5)
+
+
+async def test_a_client_that_stops_sending_mid_body_gets_a_408() -> None:
+    async with serving(open_timeout=0.5) as server, raw(server.port) as client:
+        client.writer.write(head("/upload", "Content-Length: 1000") + b"x" * 10)
+        response = await read_response(client)  # within open_timeout of the app asking
+        assert response.status == 408
+        await asyncio.wait_for(GONE.wait(), 5)  # the app saw http.disconnect

@@ -306,23 +306,18 @@ class _BodyReader(_Parser[None]):
         super().__init__(limits)
         self.complete = False
         self._pieces: list[bytes] = []
-        self._parser = self._body(length)
+        self._steps = self._body(length)
 
     def take(self) -> bytes:
         """The body bytes decoded since the last call (``complete`` says if that is all)."""
         if not self.complete:
             try:
-                next(self._body_parser)
+                next(self._steps)
             except StopIteration:
                 self.complete = True
         piece = b"".join(self._pieces)
         self._pieces.clear()
         return piece
-
-    @property
-    def _body_parser(self) -> _Parse[None]:
-        assert self._parser is not None
-        return self._parser
 
     def _body(self, length: int | None) -> _Parse[None]:
         if length is not None:

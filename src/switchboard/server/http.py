@@ -113,7 +113,8 @@ class HTTPConnection(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         # Reading is paused while a request is handled, so this comes after its
-        # response: nothing is left to answer.
+        # response, or in the middle of a body an ASGI app reads: nothing is left to
+        # answer.
         return None
 
     # -- what the server asks ---------------------------------------------------
