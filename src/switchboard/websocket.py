@@ -661,7 +661,8 @@ class WebSocket(asyncio.Protocol):
         transport = self._transport
         if not out or transport is None:
             return
-        self._disarm()  # bytes in the transport: broadcasts must queue behind them
+        if self._socket_fd >= 0:  # _disarm(), inline: bytes in the transport, so
+            _direct.READY[self._socket_fd] = 0  # broadcasts must queue behind them
         if len(out) == 1:
             self._bytes_out += len(out[0])
             transport.write(out[0])
