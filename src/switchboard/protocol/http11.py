@@ -481,14 +481,18 @@ class _Parser(Generic[_M]):
             return (yield from self._read_to_eof())
         return (yield from self._read_exact(framing))
 
+    def _read_chunk_size(self) -> _Parse[int]:
+        """Read a chunk size line; return the size (0: the last chunk)."""
+        line = yield from self._read_line(self._limits.max_line_length, 400, "chunk size line")
+        match = _CHUNK_SIZE.fullmatch(line)
+        if match is None:
+            raise InvalidHTTP(f"invalid chunk size line {line[:80]!r}")
+        return int(match[1], 16)
+
     def _read_chunked(self) -> _Parse[bytes]:
         body = bytearray()
         while True:
-            line = yield from self._read_line(self._limits.max_line_length, 400, "chunk size line")
-            match = _CHUNK_SIZE.fullmatch(line)
-            if match is None:
-                raise InvalidHTTP(f"invalid chunk size line {line[:80]!r}")
-            size = int(match[1], 16)
+            size = yield from self._read_chunk_size()
             if size == 0:
                 break
             if len(body) + size > self._limits.max_body_size:
