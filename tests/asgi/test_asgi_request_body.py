@@ -19,7 +19,7 @@ from starlette.requests import ClientDisconnect
 import switchboard
 from switchboard.protocol.http11 import Response, ResponseParser
 
-from .conftest import HTTPClient
+from .conftest import HTTPClient, http_client
 
 FIRST_PIECE: asyncio.Event
 GO: asyncio.Event
@@ -70,15 +70,6 @@ async def serving(app: Any = None, **options: Any) -> AsyncIterator[switchboard.
         yield server
 
 
-@contextlib.asynccontextmanager
-async def raw(port: int) -> AsyncIterator[HTTPClient]:
-    client = await HTTPClient.open(port)
-    try:
-        yield client
-    finally:
-        await client.close()
-
-
 async def read_response(client: HTTPClient, parser: ResponseParser | None = None) -> Response:
     """The next response on ``client`` (``parser``: one that may hold it already)."""
     parser = parser or ResponseParser()
@@ -101,7 +92,7 @@ def chunk(data: bytes) -> bytes:
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 async def test_the_app_reads_the_first_piece_before_the_last_is_sent(chunked: bool) -> None:
     piece = b"p" * 100_000
-    async with serving() as server, raw(server.port) as client:
+    async with serving() as server, http_client(server.port) as client:
         framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {5 * len(piece)}"
         client.writer.write(head("/upload", framing))
         for _ in range(4):
@@ -122,7 +113,7 @@ async def test_the_app_reads_the_first_piece_before_the_last_is_sent(chunked: bo
 async def test_reading_pauses_while_the_app_does_not_ask() -> None:
     size = 64 << 20  # far more than the kernel's socket buffers hold
     async with serving(limits=switchboard.Limits(max_body_size=size)) as server:
-        async with raw(server.port) as client:
+        async with http_client(server.port) as client:
             client.writer.write(head("/later", f"Content-Length: {size}") + b"z" * size)
             await asyncio.wait_for(FIRST_PIECE.wait(), 10)
             transport = client.writer.transport
@@ -143,7 +134,7 @@ async def test_reading_pauses_while_the_app_does_not_ask() -> None:
 
 async def test_a_chunked_body_over_the_limit_is_a_413_before_the_response() -> None:
     async with serving(limits=switchboard.Limits(max_body_size=300_000)) as server:
-        async with raw(server.port) as client:
+        async with http_client(server.port) as client:
             client.writer.write(head("/upload", "Transfer-Encoding: chunked"))
             client.writer.write(chunk(b"a" * 200_000) * 2)
             response = await read_response(client)
@@ -166,7 +157,7 @@ async def test_over_the_limit_after_the_response_started_the_connection_closes()
         seen.append(message["type"])
 
     async with serving(app, limits=switchboard.Limits(max_body_size=300_000)) as server:
-        async with raw(server.port) as client:
+        async with http_client(server.port) as client:
             client.writer.write(head("/any", "Transfer-Encoding: chunked"))
             client.writer.write(chunk(b"a" * 200_000) * 2)
             received = b""
@@ -181,7 +172,7 @@ async def test_over_the_limit_after_the_response_started_the_connection_closes()
 
 
 async def test_an_invalid_chunk_is_a_400() -> None:
-    async with serving() as server, raw(server.port) as client:
+    async with serving() as server, http_client(server.port) as client:
         client.writer.write(head("/upload", "Transfer-Encoding: chunked") + b"zz\r\nhello\r\n")
         response = await read_response(client)
         assert response.status == 400
@@ -189,7 +180,7 @@ async def test_an_invalid_chunk_is_a_400() -> None:
 
 
 async def test_a_pipelined_request_after_a_chunked_body() -> None:
-    async with serving() as server, raw(server.port) as client:
+    async with serving() as server, http_client(server.port) as client:
         client.writer.write(
             head("/upload", "Transfer-Encoding: chunked")
             + chunk(b"hello")
@@ -205,7 +196,7 @@ async def test_a_pipelined_request_after_a_chunked_body() -> None:
 
 
 async def test_an_unread_body_closes_the_connection_after_the_response() -> None:
-    async with serving() as server, raw(server.port) as client:
+    async with serving() as server, http_client(server.port) as client:
         client.writer.write(head("/ignore", "Content-Length: 1000000") + b"q" * 100_000)
         response = await read_response(client)
         assert json.loads(response.body) == {"read": False}
@@ -215,7 +206,7 @@ async def test_an_unread_body_closes_the_connection_after_the_response() -> None
 
 async def test_the_client_leaving_mid_body_reaches_the_app() -> None:
     async with serving() as server:
-        async with raw(server.port) as client:
+        async with http_client(server.port) as client:
             client.writer.write(head("/upload", "Content-Length: 1000") + b"x" * 10)
             await asyncio.wait_for(FIRST_PIECE.wait(), 10)
             client.writer.transport.abort()
@@ -223,7 +214,7 @@ async def test_the_client_leaving_mid_body_reaches_the_app() -> None:
 
 
 async def test_a_client_that_stops_sending_mid_body_gets_a_408() -> None:
-    async with serving(open_timeout=0.5) as server, raw(server.port) as client:
+    async with serving(open_timeout=0.5) as server, http_client(server.port) as client:
         client.writer.write(head("/upload", "Content-Length: 1000") + b"x" * 10)
         response = await read_response(client)  # within open_timeout of the app asking
         assert response.status == 408

@@ -24,7 +24,6 @@ from urllib.parse import unquote
 from ..protocol import handshake
 from ..protocol.errors import ConnectionClosed, HandshakeRejected, InvalidHandshake, InvalidHTTP
 from ..protocol.http11 import (
-    _CHUNK_SIZE,
     Headers,
     Request,
     Response,
@@ -323,17 +322,13 @@ class _BodyReader(_Parser[None]):
         if length is not None:
             yield from self._copy(length)
             return
-        limits, total = self._limits, 0
+        total = 0
         while True:
-            line = yield from self._read_line(limits.max_line_length, 400, "chunk size line")
-            match = _CHUNK_SIZE.fullmatch(line)
-            if match is None:
-                raise InvalidHTTP(f"invalid chunk size line {line[:80]!r}")
-            size = int(match[1], 16)
+            size = yield from self._read_chunk_size()
             if size == 0:
                 break
             total += size
-            if total > limits.max_body_size:
+            if total > self._limits.max_body_size:
                 raise InvalidHTTP("body too large", 413)
             yield from self._copy(size)
             if (yield from self._read_exact(2)) != b"\r\n":
