@@ -93,6 +93,7 @@ async def test_echo_through_the_apps_route_next_to_a_native_one() -> None:
             await ws.send(b"\x00\x01" * 100_000)  # 200 kB, binary
             assert await ws.recv() == b"\x00\x01" * 100_000
             assert await ws.ping() >= 0  # answered by the WebSocket, not the app
+            assert len(server.connections) == 1  # the server's: shutdown and /metrics
         assert await asyncio.wait_for(DISCONNECTS.get(), 5) == (1000, "")
         async with switchboard.connect(f"{base}/native") as ws:  # the router's comes first
             await ws.send("hi")
@@ -174,3 +175,14 @@ async def test_shutdown_closes_the_apps_websockets_with_1001() -> None:
             assert closed.value.code == 1001
             await server.wait_closed()
     assert DISCONNECTS.get_nowait()[0] == 1001
+
+
+async def test_the_servers_limits_hold_for_the_apps_websockets() -> None:
+    limits = switchboard.Limits(max_message_size=1000)
+    async with serving(limits=limits) as server:
+        async with switchboard.connect(f"ws://127.0.0.1:{server.port}/ws/echo") as ws:
+            await ws.send("x" * 1001)
+            with pytest.raises(switchboard.ConnectionClosed) as closed:
+                await ws.recv()
+            assert closed.value.code == 1009  # message too big, from the WebSocket
+        assert (await asyncio.wait_for(DISCONNECTS.get(), 5))[0] == 1009
