@@ -5,7 +5,7 @@
 For each setting (zlib level / window bits / memLevel), one compressor with context
 takeover compresses a stream of different JSON messages of three kinds, as a server
 does: chat messages (~200 B), API listings (~2 KiB) and 16 KiB record batches (the
-shape of bench/run.py's deflate scenario). Each message is sync-flushed and its tail
+messages of bench/run.py's deflate scenario). Each message is sync-flushed and its tail
 stripped, as RFC 7692 sends it. Printed per kind: microseconds of CPU per message
 (the best of three runs of ``--seconds`` each; this process's CPU time, so other load
 on the machine matters less than to wall time) and the compressed size as a share of
@@ -24,6 +24,8 @@ import time
 import tracemalloc
 import zlib
 from collections.abc import Callable
+
+from run import json_message
 
 DEFAULT_SETTINGS = [
     "6/15/8",  # zlib's defaults, Node's ws
@@ -104,23 +106,9 @@ def listing(rng: random.Random, n: int, count: int = 12) -> bytes:
     return json.dumps(page, separators=(",", ":")).encode()
 
 
-def batch(rng: random.Random, n: int, size: int = 16 * 1024) -> bytes:
-    """A batch of order records of about ``size`` bytes."""
-    items: list[dict[str, object]] = []
-    text = b"[]"
-    while len(text) < size:
-        items.append(
-            {
-                "id": n * 1000 + len(items),
-                "user": f"user{rng.randrange(1000)}",
-                "price": round(rng.uniform(1, 1000), 2),
-                "size": rng.randrange(1, 10_000),
-                "text": " ".join(rng.choices(WORDS, k=rng.randrange(3, 12))),
-                "tags": rng.sample(WORDS, 3),
-            }
-        )
-        text = json.dumps({"seq": n, "items": items}, separators=(",", ":")).encode()
-    return text
+def batch(rng: random.Random, n: int) -> bytes:
+    """A 16 KiB batch of order records: bench/run.py's deflate message number ``n``."""
+    return json_message(n)
 
 
 KINDS: dict[str, Callable[[random.Random, int], bytes]] = {
