@@ -578,7 +578,7 @@ class Hub:
             message = wire.decode(item, max_payload=self.max_payload, max_depth=self.max_depth)
             session._receive(message, now)
         except wire.MessageError as exc:
-            self._bad_message(session, message, exc, now)
+            self._bad_message(session, message or exc.request, exc, now)
 
     def _bad_message(
         self, session: Session, message: dict[str, Any] | None, exc: wire.MessageError, now: float
