@@ -67,6 +67,26 @@ def echo_hub(**options: Any) -> Hub:
     return hub
 
 
+def blob_hub() -> Hub:
+    """:func:`echo_hub` with handlers that send bytes: blob (the ack holds ``n``
+    bytes), push (``session.emit``), room.blob (a room emit)."""
+    hub = echo_hub()
+
+    @hub.on("blob")
+    def blob(session: Session, n: int) -> dict[str, Any]:
+        return {"n": n, "data": bytes(range(n)), "parts": [b"\xff", {"deep": b"\x00"}]}
+
+    @hub.on("push")
+    async def push(session: Session) -> None:
+        await session.emit("pushed", {"blob": bytearray(b"\x01\x02")})
+
+    @hub.on("room.blob")
+    async def room_blob(session: Session, room: str) -> None:
+        await hub.to(room).emit("blobbed", [b"\x07", memoryview(b"ab"), "text"])
+
+    return hub
+
+
 def admin_hub(seen: list[Any]) -> Hub:
     """The hub of a second namespace: echo_hub's handlers and ``whoami``; its
     ``on_connect`` records each auth in ``seen`` and names the user after it."""

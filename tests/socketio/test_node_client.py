@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sio_helpers import ServeBoth, admin_hub, echo_hub
+from sio_helpers import ServeBoth, admin_hub, blob_hub, echo_hub
 
 from switchboard.realtime import Hub, Identity, Session, Unauthorized
 from switchboard.realtime.session import Hello
@@ -125,6 +125,22 @@ async def test_binary_attachments_reach_the_handler(serve_both: ServeBoth) -> No
     both = await serve_both(asking_hub())
     (line,) = await run(both.url, "binary")
     assert line == {"ack": {"name": "f", "size": 4, "last": 250}}
+
+
+async def test_bytes_from_the_server_are_buffers(serve_both: ServeBoth) -> None:
+    both = await serve_both(blob_hub())
+    first, pushed, blobbed, upgraded, blobbed_again = await run(both.url, "binaryOut")
+    parts = [{"buffer": [255]}, {"deep": {"buffer": [0]}}]
+    assert first == {
+        "ack": {"n": 3, "data": {"buffer": [0, 1, 2]}, "parts": parts},
+    }
+    assert pushed == {"pushed": {"blob": {"buffer": [1, 2]}}}
+    room_data = [{"buffer": [7]}, {"buffer": [97, 98]}, "text"]
+    assert blobbed == blobbed_again == {"blobbed": room_data}
+    assert upgraded == {
+        "transport": "websocket",
+        "ack": {"n": 2, "data": {"buffer": [0, 1]}, "parts": parts},
+    }
 
 
 async def test_a_room_emit_reaches_node_members(serve_both: ServeBoth) -> None:

@@ -13,10 +13,10 @@ validator once, at registration, and runs it before the handler::
     async def send(session: Session, data: ChatIn) -> dict: ...
 
 Supported: ``Any``/``object`` (anything), ``None``, ``bool``, ``int``, ``float``
-(an int is accepted), ``str``, ``list[T]``, ``dict[str, T]``, ``tuple[T, ...]``,
-``Literal[...]``, unions (``T | None``), dataclasses and TypedDicts (nested, with
-defaults and ``NotRequired``; unknown keys are refused), and pydantic models when
-pydantic is installed. A value that does not fit raises
+(an int is accepted), ``str``, ``bytes`` (binary data), ``list[T]``,
+``dict[str, T]``, ``tuple[T, ...]``, ``Literal[...]``, unions (``T | None``),
+dataclasses and TypedDicts (nested, with defaults and ``NotRequired``; unknown keys
+are refused), and pydantic models when pydantic is installed. A value that does not fit raises
 :class:`~switchboard.realtime.InvalidPayload` naming the field, e.g.
 ``items.2.name: expected a string, got 42``. JSON ``true`` is not an ``int``.
 """
@@ -42,6 +42,7 @@ _NAMES = {
     int: "an integer",
     float: "a number",
     str: "a string",
+    bytes: "bytes",
     list: "a list",
     dict: "an object",
     type(None): "null",
@@ -88,6 +89,8 @@ def _build(tp: Any) -> Validator:
         return _float
     if tp is str:
         return _scalar(str, "a string")
+    if tp is bytes:  # sent as {"$binary": "<base64>"}, or a Socket.IO attachment
+        return _scalar(bytes, "bytes")
     if tp is list:
         tp = list[Any]
     if tp is dict:

@@ -9,6 +9,8 @@ whatever the number of receivers.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +25,9 @@ __all__ = [
     "ack_frame",
     "error_ack_frame",
     "check_name",
+    "BINARY",
+    "tag_binary",
+    "untag",
 ]
 
 SUBPROTOCOL = "switchboard.v1"
@@ -43,7 +48,45 @@ MAX_ROOM_NAME = 200
 MAX_EVENT_NAME = 100
 MAX_KEY = 100
 
-_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+BINARY = "$binary"  # the key of a tagged object: {"$binary": "<base64>"} is bytes
+_BINARY_KEY = '"$binary"'  # as it appears in JSON text: no such text, no tagged object
+
+
+def tag_binary(value: object) -> dict[str, str]:
+    """The ``default`` of the hub's JSON: bytes (bytearray, memoryview) become a tagged
+    object ``{"$binary": "<base64>"}``. json calls it only for types it does not know,
+    so data without bytes costs nothing more."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {BINARY: base64.b64encode(value).decode("ascii")}
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def untag(value: Any, path: str = "") -> Any:
+    """``value`` with each tagged object (exactly one key, ``"$binary"``) made
+    ``bytes`` again. Bad base64 raises :class:`MessageError` (``invalid_payload``)
+    naming the field as a payload error would (``path``: where ``value`` is)."""
+    if isinstance(value, list):
+        return [untag(item, f"{path}.{i}" if path else str(i)) for i, item in enumerate(value)]
+    if isinstance(value, dict):
+        if len(value) == 1 and BINARY in value:
+            text = value[BINARY]
+            try:
+                if not isinstance(text, str):
+                    raise ValueError
+                return base64.b64decode(text, validate=True)
+            except (ValueError, binascii.Error):
+                where = f"{path}: " if path else ""
+                raise MessageError(
+                    f'{where}a "{BINARY}" object holds base64, not {text!r:.40}',
+                    "invalid_payload",
+                ) from None
+        return {k: untag(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+    return value
+
+
+_encoder = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=tag_binary
+)
 
 
 def _c_encoder() -> Any:
@@ -57,7 +100,7 @@ def _c_encoder() -> Any:
     try:
         encode = make(None, _encoder.default, json.encoder.encode_basestring, None, ":", ",",
                       False, False, False)  # fmt: skip
-        probe = {"a": [1, 2.5, "é\n", None, True]}
+        probe = {"a": [1, 2.5, "é\n", None, True, b"\x00"]}
         if "".join(encode(probe, 0)) != _encoder.encode(probe):
             return None
     except Exception:  # another Python's C signature: the plain encoder is right
@@ -70,7 +113,8 @@ _scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # t
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON, UTF-8 kept as is (smaller frames), NaN refused."""
+    """Compact JSON, UTF-8 kept as is (smaller frames), NaN refused, bytes as tagged
+    objects (:func:`tag_binary`)."""
     if _encode is None:
         return _encoder.encode(value)
     return "".join(_encode(value, 0))
@@ -94,6 +138,8 @@ class MessageError(ValueError):
     def __init__(self, message: str, code: str = "bad_message") -> None:
         super().__init__(message)
         self.code = code
+        #: The message, when it was parsed (its ``id`` gets the error as an ack).
+        self.request: dict[str, Any] | None = None
 
 
 def utf8_length(text: str) -> int:
@@ -121,6 +167,12 @@ def decode(text: str, *, max_payload: int, max_depth: int) -> dict[str, Any]:
         raise MessageError('a message needs a string "t" member (its type)')
     if text.count("{") + text.count("[") > max_depth and _depth_over(message, max_depth):
         raise MessageError(f"nested deeper than {max_depth}", "too_large")
+    if _BINARY_KEY in text and "data" in message:  # a substring search: cheap
+        try:
+            message["data"] = untag(message["data"])
+        except MessageError as exc:
+            exc.request = message
+            raise
     return message
 
 

@@ -7,6 +7,15 @@ const [url, scenario] = process.argv.slice(2);
 const out = (what) => console.log(JSON.stringify(what));
 const timeout = setTimeout(() => { out({ error: "scenario timed out" }); process.exit(2); }, 10000);
 const done = (socket) => { socket.disconnect(); clearTimeout(timeout); };
+// Buffers as {buffer: [bytes]}, to tell them from arrays in the JSON printed.
+const bytes = (value) => {
+  if (Buffer.isBuffer(value)) return { buffer: [...value] };
+  if (Array.isArray(value)) return value.map(bytes);
+  if (value && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, bytes(v)]));
+  }
+  return value;
+};
 const upgraded = (socket) => new Promise((resolve) => {
   if (socket.io.engine.transport.name === "websocket") resolve();
   else socket.io.engine.once("upgrade", resolve);
@@ -87,6 +96,28 @@ const scenarios = {
     await new Promise((resolve) => socket.on("connect", resolve));
     const reply = await socket.emitWithAck("size", { name: "f", blob: Buffer.from([1, 2, 3, 250]) });
     out({ ack: reply });
+    done(socket);
+  },
+  // Bytes from the server: a handler's ack, session.emit and a room emit, with
+  // the default transports, then surely over the WebSocket. Buffers are printed as {buffer: [...]}.
+  async binaryOut() {
+    const socket = io(url);
+    const pushed = () => new Promise((resolve) => socket.once("pushed", resolve));
+    const blobbed = () => new Promise((resolve) => socket.once("blobbed", resolve));
+    await new Promise((resolve) => socket.on("connect", resolve));
+    out({ ack: bytes(await socket.emitWithAck("blob", 3)) });  // polling, or upgraded already
+    let got = pushed();
+    socket.emit("push");
+    out({ pushed: bytes(await got) });
+    await socket.emitWithAck("enter", "lobby");
+    got = blobbed();
+    socket.emit("room.blob", "lobby");
+    out({ blobbed: bytes(await got) });
+    await upgraded(socket);
+    out({ transport: socket.io.engine.transport.name, ack: bytes(await socket.emitWithAck("blob", 2)) });
+    got = blobbed();
+    socket.emit("room.blob", "lobby");
+    out({ blobbed: bytes(await got) });
     done(socket);
   },
   // "/" and "/admin" (with its own auth) through one Manager: one Engine.IO

@@ -18,6 +18,7 @@ There is one encoder per namespace: its packets name the namespace.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import secrets
@@ -44,6 +45,7 @@ logger = logging.getLogger("switchboard.realtime.socketio")
 
 _DATA = ',"data":'
 _ACK_ID = '{"t":"ack","id":'
+_BINARY = '"$binary"'  # in a frame's text: it may hold tagged bytes
 
 
 class Encoder:
@@ -51,17 +53,21 @@ class Encoder:
     for what has no Socket.IO form (pings: Engine.IO has its own; ``joined``,
     ``left`` and ``presence``: the server asks the hub). After :meth:`packet`,
     ``room`` and ``where`` say which room's history the event was numbered in
-    (``None`` for other packets). The packets are for ``namespace``."""
+    (``None`` for other packets), and ``attachments`` holds the binary attachments
+    that follow the packet (the hub's tagged ``{"$binary": ...}`` objects, which
+    make it a BINARY_EVENT or BINARY_ACK). The packets are for ``namespace``."""
 
-    __slots__ = ("_last", "_packet", "_message", "_ns", "room", "where")
+    __slots__ = ("_last", "_packet", "_message", "_ns", "namespace", "room", "where", "attachments")
 
     def __init__(self, namespace: str = "/") -> None:
+        self.namespace = namespace
         self._ns = "" if namespace == "/" else namespace + ","  # as packets write it
         self._last: str | None = None
         self._packet: str | None = None
         self._message: str | None = None
         self.room: str | None = None
         self.where: tuple[int, str] | None = None
+        self.attachments: list[bytes] = []
 
     def message(self, frame: str) -> str | None:
         """:meth:`packet` as an Engine.IO message (``4`` in front), built once."""
@@ -77,6 +83,7 @@ class Encoder:
         if frame is self._last:  # the same publication, for the next member
             return self._packet
         self.room = self.where = self._message = None
+        self.attachments = []
         packet = self._translate(frame)
         self._last, self._packet = frame, packet
         return packet
@@ -88,10 +95,28 @@ class Encoder:
             if "epoch" in head:
                 self.room, self.where = head["room"], (head["offset"], head["epoch"])
             data = frame[at + len(_DATA) : -1]
+            if _BINARY in data:
+                return self._binary(protocol.EVENT, None, [head["event"], json.loads(data)])
             event = protocol.dumps(head["event"])
             ns = self._ns
             return f"2{ns}[{event}]" if data == "null" else f"2{ns}[{event},{data}]"
+        if _BINARY in frame and frame.startswith(('{"t":"ack",', '{"t":"call",')):
+            message = json.loads(frame)
+            if "data" in message:
+                if message["t"] == "ack":
+                    return self._binary(protocol.ACK, message["id"], [message["data"]])
+                args = [message["event"], message["data"]]
+                return self._binary(protocol.EVENT, message["id"], args)
         return _translate(frame, self._ns)
+
+    def _binary(self, kind: int, ack_id: int | None, args: list[Any]) -> str:
+        """A packet whose arguments hold tagged objects: they become attachments."""
+        with contextlib.suppress(wire.MessageError):  # else an app's own object: JSON
+            args = wire.untag(args)
+        text, *parts = protocol.encode(protocol.Packet(kind, args, self.namespace, ack_id))
+        assert isinstance(text, str)
+        self.attachments = [part for part in parts if isinstance(part, bytes)]
+        return text
 
 
 def _translate(frame: str, ns: str) -> str | None:
@@ -140,7 +165,7 @@ class SocketIOSession(Session):
         # With recovery: the last position sent in each history room, appended to
         # every event as its offset (the client sends the last one back).
         self._positions: dict[str, tuple[int, str]] | None = None
-        self._held: list[str] | None = None  # packets kept until CONNECT is answered
+        self._held: list[Data] | None = None  # packets kept until CONNECT is answered
 
     @property
     def request(self) -> Request:
@@ -183,6 +208,8 @@ class SocketIOSession(Session):
             message = encoder.message(frame)
             if message is not None:  # (None: nothing to send, a presence diff say)
                 sent += broadcast(connections, message)
+                for part in encoder.attachments:  # each framed once too
+                    broadcast(connections, part)
         return sent
 
     def _send_frame(self, frame: str) -> bool:
@@ -196,10 +223,16 @@ class SocketIOSession(Session):
             # session is in each of its rooms, so one offset recovers them all.
             positions[encoder.room] = encoder.where
             packet = f"{packet[:-1]},{protocol.dumps(protocol.dumps(positions))}]"
+        attachments = encoder.attachments
         if self._held is not None:
             self._held.append(packet)
+            self._held.extend(attachments)
             return True
-        return not self._ended and self.engine.send(packet)
+        if self._ended or not self.engine.send(packet):
+            return False
+        for part in attachments:
+            self.engine.send(part)
+        return True
 
 
 class SocketIO:
