@@ -732,3 +732,41 @@ async def test_close_and_reconnect(tabs: Tabs, app: App) -> None:
     await tab.connected()
     assert await tab.js("() => hub.sessionId") != sid
     assert tab.errors == []
+
+
+async def test_binary_data_is_uint8array_both_ways(tabs: Tabs, app: App) -> None:
+    tab = await tabs.open(auth={"token": "t-ada"})
+    await tab.connected()
+    # To the hub: typed arrays and ArrayBuffers as {"$binary": ...}; the echo comes
+    # back as Uint8Arrays (bytes in the handler in between).
+    echoed = await tab.js(
+        """async () => {
+          const big = Uint8Array.from({length: 40000}, (_, i) => i % 256);
+          const ack = await hub.emit('echo', {
+            b: new Uint8Array([0, 1, 255]), buf: new Uint16Array([258]).buffer, big: [big],
+          });
+          return {
+            types: [ack.b, ack.buf, ack.big[0]].map((v) => v.constructor.name),
+            b: [...ack.b], buf: [...ack.buf], big: ack.big[0].every((x, i) => x === i % 256),
+          };
+        }"""
+    )
+    assert echoed == {"types": ["Uint8Array"] * 3, "b": [0, 1, 255], "buf": [2, 1], "big": True}
+    emit = next(frame for frame in tab.sent if frame.get("event") == "echo")
+    assert emit["data"]["b"] == {"$binary": "AAH/"}
+    # From the hub: session.emit and a room emit; a call's Uint8Array reply is bytes.
+    await tab.js(
+        """async () => {
+          window.blobs = [];
+          hub.on('blob', (data) => blobs.push({u8: data.x instanceof Uint8Array, x: [...data.x]}));
+          hub.handle('bytes.please', (data) => new Uint8Array([data.n, data.n + 1]));
+          await hub.join('lobby');
+        }"""
+    )
+    session = app.session_of(await tab.js("() => hub.sessionId"))
+    await session.emit("blob", {"x": b"\x05"})
+    await app.hub.to("lobby").emit("blob", {"x": bytearray(b"\x06\x07")})
+    blobs = await tab.until("() => blobs.length === 2 && blobs")
+    assert blobs == [{"u8": True, "x": [5]}, {"u8": True, "x": [6, 7]}]
+    assert await session.call("bytes.please", {"n": 7}, timeout=5) == b"\x07\x08"
+    assert tab.errors == []

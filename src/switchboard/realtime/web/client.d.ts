@@ -161,7 +161,10 @@ export interface User<Info = any> {
   readonly info: Info;
 }
 
-/** Events from the hub: name -> data. */
+/**
+ * Events from the hub: name -> data. In all data, bytes from the hub are
+ * Uint8Arrays, and Uint8Arrays (typed arrays, ArrayBuffers) sent become bytes.
+ */
 export type ServerEvents = Record<string, any>;
 /** Emits to the hub: name -> {data, ack}. */
 export type ClientEmits = Record<string, { data: any; ack: any }>;

@@ -13,6 +13,10 @@
 //
 // The client never touches the DOM: it hands the application parsed JSON, which is
 // untrusted text to be shown with textContent, never as HTML.
+//
+// Binary data: a Uint8Array (any typed array, DataView or ArrayBuffer) in what the
+// application sends travels as {"$binary": "<base64>"}, and such objects in what
+// the hub sends arrive as Uint8Array (docs/realtime-protocol.md, "Binary data").
 
 /** The WebSocket subprotocol of the wire protocol this client speaks. */
 export const PROTOCOL = "switchboard.v1";
@@ -307,7 +311,7 @@ export class Hub {
    * when the connection dropped) is applied once. Emits made while not connected
    * wait (at most `buffer` of them) and go out after the next `welcome`.
    * @param {string} event
-   * @param {unknown} [data] JSON
+   * @param {unknown} [data] JSON (Uint8Array, ArrayBuffer: binary data)
    * @param {{timeout?: number, key?: string}} [options] `timeout`: milliseconds from
    *   now (default `ackTimeout`); `key`: your own idempotency key (at most 100
    *   characters), e.g. to make a vote count once even across page reloads
@@ -326,13 +330,13 @@ export class Hub {
    * Emit `event` without asking for an acknowledgement (no id, no key): for
    * ephemeral things like typing indicators. Dropped when not connected.
    * @param {string} event
-   * @param {unknown} [data] JSON
+   * @param {unknown} [data] JSON (Uint8Array, ArrayBuffer: binary data)
    * @returns {boolean} whether it was written to the socket
    */
   send(event, data = null) {
     if (!isName(event, 100)) throw new TypeError(`bad event name: ${event}`);
     if (this.#state !== "connected") return false;
-    const text = JSON.stringify({ t: "emit", event, data });
+    const text = stringify({ t: "emit", event, data });
     if (this.#tooLarge(text)) return false;
     this.#ws.send(text);
     return true;
@@ -646,6 +650,7 @@ export class Hub {
       return;
     }
     if (!message || typeof message !== "object") return;
+    if ("data" in message && text.includes('"$binary"')) message.data = untag(message.data);
     if (this.#replayUntil.size) this.#endReplays(message);
     switch (message.t) {
       case "welcome":
@@ -899,7 +904,7 @@ export class Hub {
     if (this.#ws !== ws || this.#state !== "connected") return; // that connection is gone
     let text;
     try {
-      text = JSON.stringify(reply);
+      text = stringify(reply);
     } catch (error) {
       const message = `the reply to ${event} is not JSON: ${error.message}`;
       text = JSON.stringify({ t: "ack", id, error: { code: "internal", message } });
@@ -936,7 +941,7 @@ export class Hub {
         }
       }
       try {
-        request.text = JSON.stringify(frame);
+        request.text = stringify(frame);
       } catch (error) {
         reject(new TypeError(`the data is not JSON: ${error.message}`));
         return;
@@ -1009,6 +1014,43 @@ function isName(value, limit) {
     value.length <= limit &&
     !/[\u0000-\u001f\u007f-\u009f]/.test(value)
   );
+}
+
+/** JSON with binary data as tagged objects, `{"$binary": "<base64>"}`. */
+function stringify(value) {
+  return JSON.stringify(value, tagBinary);
+}
+
+function tagBinary(key, value) {
+  if (value instanceof ArrayBuffer) value = new Uint8Array(value);
+  else if (ArrayBuffer.isView(value) && !(value instanceof Uint8Array)) {
+    value = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  }
+  if (!(value instanceof Uint8Array)) return value;
+  let text = "";
+  for (let i = 0; i < value.length; i += 0x8000) {  // fromCharCode takes so many arguments
+    text += String.fromCharCode(...value.subarray(i, i + 0x8000));
+  }
+  return { $binary: btoa(text) };
+}
+
+/** `value` with each tagged object (its one key `$binary`, valid base64) a Uint8Array. */
+function untag(value) {
+  if (Array.isArray(value)) return value.map(untag);
+  if (value === null || typeof value !== "object") return value;
+  const keys = Object.keys(value);
+  if (keys.length === 1 && keys[0] === "$binary" && typeof value.$binary === "string") {
+    try {
+      const text = atob(value.$binary);
+      const bytes = new Uint8Array(text.length);
+      for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+      return bytes;
+    } catch {
+      return value;  // not base64: the application's own object
+    }
+  }
+  for (const key of keys) value[key] = untag(value[key]);
+  return value;
 }
 
 function isObject(value) {
