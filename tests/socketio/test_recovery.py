@@ -5,7 +5,7 @@ and across two nodes sharing a real redis-server."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -31,13 +31,20 @@ async def until_parked(hub: Hub) -> None:
     raise AssertionError("the server did not notice the drop")
 
 
-async def drop_and_miss(client: NodeClient, hub: Hub, emitter: Hub, count: int) -> None:
-    """The client's transport fails; ``count`` events go to "news" meanwhile."""
+def same(n: int) -> Any:
+    return n
+
+
+async def drop_and_miss(
+    client: NodeClient, hub: Hub, emitter: Hub, count: int, make: Callable[[int], Any] = same
+) -> None:
+    """The client's transport fails; ``count`` events go to "news" meanwhile, with
+    ``make(n)`` as data (n from 2)."""
     await command(client, "drop")
     assert (await client.next())["disconnected"] == "forced close"  # engine.close()
     await until_parked(hub)
     for n in range(count):
-        await emitter.to("news").emit("n", n + 2)
+        await emitter.to("news").emit("n", make(n + 2))
 
 
 async def connected(client: NodeClient) -> tuple[str, bool]:
@@ -112,9 +119,22 @@ async def redis_url() -> AsyncIterator[str]:
         server.stop()
 
 
-async def test_recovery_on_another_node_over_redis(redis_url: str) -> None:
+def buffer(n: int) -> Any:
+    return bytes([n])
+
+
+def printed(make: Callable[[int], Any], n: int) -> Any:
+    """What the Node client prints for ``make(n)``: a Buffer as JSON.stringify has it."""
+    return n if make is same else {"type": "Buffer", "data": [n]}
+
+
+@pytest.mark.parametrize("make", [same, buffer])
+async def test_recovery_on_another_node_over_redis(
+    redis_url: str, make: Callable[[int], Any]
+) -> None:
     """The client drops from node A and comes back on node B: B resumes the session
-    parked in Redis and replays the room's history from Redis."""
+    parked in Redis and replays the room's history from Redis (bytes too: binary
+    attachments, from tagged objects kept in Redis)."""
     hubs = [echo_hub(broker=redis_url) for _ in range(2)]
     contexts, servers = [], []
     for hub in hubs:
@@ -129,12 +149,13 @@ async def test_recovery_on_another_node_over_redis(redis_url: str) -> None:
     try:
         sid, _ = await connected(client)
         assert (await client.next())["ack"] == {"joined": "news"}
-        await hubs[1].to("news").emit("n", 1)  # from the other node, through Redis
-        assert (await client.next())["args"][0] == 1
-        await drop_and_miss(client, hubs[0], hubs[1], 2)
+        await hubs[1].to("news").emit("n", make(1))  # from the other node, through Redis
+        assert (await client.next())["args"][0] == printed(make, 1)
+        await drop_and_miss(client, hubs[0], hubs[1], 2, make)
         await command(client, f"reconnect {urls[1]}")
         assert await connected(client) == (sid, True)
-        assert [(await client.next())["args"][0] for _ in range(2)] == [2, 3]
+        replayed = [(await client.next())["args"][0] for _ in range(2)]
+        assert replayed == [printed(make, 2), printed(make, 3)]
         assert [s.id for s in hubs[1].sessions] == [sid]
         await command(client, "quit")
     finally:
