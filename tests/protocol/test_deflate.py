@@ -72,14 +72,17 @@ def test_mem_level_follows_the_window(bits: int, mem_level: int) -> None:
 
 def test_server_compresses_with_a_small_window_unless_configured() -> None:
     # Its own window is not announced (a smaller window than agreed is always valid):
-    # the codec's negotiated limit stays 15 and the compressor uses 12 bits, memLevel 5.
+    # the codec's negotiated limit stays 15 and the compressor uses 12 bits, memLevel 4.
     # The client's window it limits to 12, since the offer allows it.
     client, codec, params = negotiate(DeflateOptions(), DeflateOptions())
     assert params == [("client_max_window_bits", "12")]
     assert (codec.local_max_window_bits, codec.local_window_bits) == (15, 12)
-    assert codec.params_key == (12, 1, 5)
+    assert codec.params_key == (12, 1, 4)
     assert codec.remote_max_window_bits == client.local_max_window_bits == 12
-    assert client.params_key == (12, 1, 5)
+    assert client.params_key == (12, 1, 5)  # a client's memLevel follows its window
+    # A configured memLevel wins; a smaller window asked for keeps its own memLevel.
+    _, codec, _ = negotiate(DeflateOptions(), DeflateOptions(mem_level=8))
+    assert codec.params_key == (12, 1, 8)
     # A client asking for less gets less; a server configured for 15 uses 15.
     _, codec, _ = negotiate(DeflateOptions(server_max_window_bits=10), DeflateOptions())
     assert (codec.local_max_window_bits, codec.local_window_bits, codec.mem_level) == (10, 10, 3)
