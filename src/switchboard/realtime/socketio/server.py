@@ -67,7 +67,7 @@ class Encoder:
         self._message: str | None = None
         self.room: str | None = None
         self.where: tuple[int, str] | None = None
-        self.attachments: list[bytes] = []
+        self.attachments: tuple[bytes, ...] = ()
 
     def message(self, frame: str) -> str | None:
         """:meth:`packet` as an Engine.IO message (``4`` in front), built once."""
@@ -83,7 +83,7 @@ class Encoder:
         if frame is self._last:  # the same publication, for the next member
             return self._packet
         self.room = self.where = self._message = None
-        self.attachments = []
+        self.attachments = ()
         packet = self._translate(frame)
         self._last, self._packet = frame, packet
         return packet
@@ -100,7 +100,8 @@ class Encoder:
             event = protocol.dumps(head["event"])
             ns = self._ns
             return f"2{ns}[{event}]" if data == "null" else f"2{ns}[{event},{data}]"
-        if _BINARY in frame and frame.startswith(('{"t":"ack",', '{"t":"call",')):
+        # "$" first: one memchr, the cheapest test for an ack without bytes.
+        if "$" in frame and _BINARY in frame and frame.startswith(('{"t":"ack",', '{"t":"call",')):
             message = json.loads(frame)
             if "data" in message:
                 if message["t"] == "ack":
@@ -115,7 +116,7 @@ class Encoder:
             args = wire.untag(args)
         text, *parts = protocol.encode(protocol.Packet(kind, args, self.namespace, ack_id))
         assert isinstance(text, str)
-        self.attachments = [part for part in parts if isinstance(part, bytes)]
+        self.attachments = tuple(part for part in parts if isinstance(part, bytes))
         return text
 
 
