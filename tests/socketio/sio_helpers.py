@@ -5,13 +5,16 @@ python-socketio.)"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import socketio
 
 import switchboard
-from switchboard.realtime import Hub, Identity, Session
+from switchboard.realtime import Hub, HubClient, Identity, Session
+from switchboard.realtime import connect as connect_native
 from switchboard.realtime.session import Hello
 from switchboard.realtime.socketio import SocketIO
 
@@ -27,6 +30,7 @@ class Both:
         self.url = f"http://127.0.0.1:{server.port}"
         self.native_url = f"ws://127.0.0.1:{server.port}/rt"
         self.clients: list[socketio.AsyncClient] = []
+        self.natives: list[HubClient] = []
 
     async def sio(self, *, connect: bool = True, **options: Any) -> socketio.AsyncClient:
         """A python-socketio AsyncClient (connected, with default transports, unless
@@ -37,10 +41,44 @@ class Both:
             await client.connect(self.url, wait_timeout=5, **options)
         return client
 
+    async def native(self) -> HubClient:
+        """A native client (switchboard.realtime.connect), closed with the others."""
+        client = await connect_native(self.native_url)
+        self.natives.append(client)
+        return client
+
+    async def members(self, event: str, *, websockets: int = 1) -> Members:
+        """Members of the room "lobby" (joined with the echo hub's ``enter``): a
+        Socket.IO client on polling, ``websockets`` on a WebSocket, and a native
+        client; each ``event`` they get goes to a queue (Socket.IO: its arguments,
+        as a list; native: its data)."""
+        members = Members([], await self.native(), asyncio.Queue(), asyncio.Queue())
+        transports = [["polling"]] + [["websocket"]] * websockets
+        for transport in transports:  # polling: its events wait for its next poll
+            client = await self.sio(transports=transport)
+            client.on(event, lambda *args: members.sio_got.put_nowait(list(args)))
+            assert await client.call("enter", "lobby", timeout=5) == {"joined": "lobby"}
+            members.sio.append(client)
+        members.native.on(event)(lambda data, meta: members.native_got.put_nowait(data))
+        assert await members.native.emit("enter", "lobby") == {"joined": "lobby"}
+        return members
+
     async def close(self) -> None:
         for client in self.clients:
             if client.connected:
                 await client.disconnect()
+        for native in self.natives:
+            await native.close()
+
+
+@dataclass
+class Members:
+    """What :meth:`Both.members` made."""
+
+    sio: list[socketio.AsyncClient]
+    native: HubClient
+    sio_got: asyncio.Queue[list[Any]]
+    native_got: asyncio.Queue[Any]
 
 
 ServeBoth = Callable[..., Awaitable[Both]]

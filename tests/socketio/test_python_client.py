@@ -8,7 +8,7 @@ from typing import Any
 import socketio
 from sio_helpers import ServeBoth, echo_hub
 
-from switchboard.realtime import Identity, Session, Unauthorized, connect
+from switchboard.realtime import Identity, Session, Unauthorized
 from switchboard.realtime.session import Hello
 
 
@@ -110,28 +110,13 @@ async def test_server_calls_the_client(serve_both: ServeBoth) -> None:
 
 async def test_a_room_emit_reaches_socketio_and_native_members(serve_both: ServeBoth) -> None:
     both = await serve_both(echo_hub())
-    received: list[Any] = []
-    sio_a = await both.sio(transports=["polling"])  # its events wait for its next poll
-    sio_b = await both.sio(transports=["websocket"])
-    for client in (sio_a, sio_b):
-        client.on("shouted", received.append)
-        assert await client.call("enter", "lobby", timeout=5) == {"joined": "lobby"}
-    native = await connect(both.native_url)
-    try:
-        native_got: asyncio.Queue[Any] = asyncio.Queue()
-        native.on("shouted")(lambda data, meta: native_got.put_nowait(data))
-        assert await native.emit("enter", "lobby") == {"joined": "lobby"}
-        await sio_a.emit("shout", {"room": "lobby", "text": "hello"})
-        assert await asyncio.wait_for(native_got.get(), 5) == "hello"
-        await native.emit("shout", {"room": "lobby", "text": "from native"})
-        assert await asyncio.wait_for(native_got.get(), 5) == "from native"
-        for _ in range(200):
-            if len(received) == 4:
-                break
-            await asyncio.sleep(0.01)
-        assert sorted(received) == ["from native", "from native", "hello", "hello"]
-    finally:
-        await native.close()
+    members = await both.members("shouted")
+    await members.sio[0].emit("shout", {"room": "lobby", "text": "hello"})
+    assert await asyncio.wait_for(members.native_got.get(), 5) == "hello"
+    await members.native.emit("shout", {"room": "lobby", "text": "from native"})
+    assert await asyncio.wait_for(members.native_got.get(), 5) == "from native"
+    received = [(await asyncio.wait_for(members.sio_got.get(), 5))[0] for _ in range(4)]
+    assert sorted(received) == ["from native", "from native", "hello", "hello"]
 
 
 async def test_binary_attachments_over_polling_and_websocket(serve_both: ServeBoth) -> None:
