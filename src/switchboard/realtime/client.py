@@ -15,6 +15,10 @@ It reconnects by itself (exponential backoff with jitter), resumes its session,
 recovers what it missed in each room, and re-sends the emits whose acks had not
 come, with their idempotency keys, so the hub applies each once. ``state`` is one
 of ``connecting``, ``connected``, ``reconnecting``, ``disconnected``, ``failed``.
+
+Data is JSON, and bytes anywhere in it go both ways: ``bytes`` (``bytearray``,
+``memoryview``) sent travel as ``{"$binary": "<base64>"}`` and such objects received
+are ``bytes`` again (docs/realtime-protocol.md, "Binary data").
 """
 
 from __future__ import annotations
