@@ -61,7 +61,7 @@ def test_bad_base64_names_the_field(tag: str) -> None:
     text = f'{{"t":"emit","id":3,"data":{{"files":[{{"$binary":{tag}}}]}}}}'
     with pytest.raises(wire.MessageError, match=r"^files\.0: a \"\$binary\" object") as caught:
         wire.decode(text, max_payload=1000, max_depth=8)
-    assert caught.value.code == "invalid_payload"
+    assert (caught.value.code, caught.value.field) == ("invalid_payload", "files.0")
     assert caught.value.request is not None and caught.value.request["id"] == 3
 
 
@@ -107,7 +107,15 @@ async def test_bad_base64_from_a_client_is_an_error_ack(serve_hub: Serve) -> Non
     await ws.send('{"t":"emit","event":"echo","id":7,"data":{"f":[{"$binary":"%%"}]}}')
     ack = await recv_until(ws, "ack")
     assert ack["id"] == 7
-    assert ack["error"]["code"] == "invalid_payload"
+    assert (ack["error"]["code"], ack["error"]["field"]) == ("invalid_payload", "f.0")
     assert ack["error"]["message"].startswith('f.0: a "$binary" object holds base64')
     await ws.send('{"t":"emit","event":"echo","id":8,"data":{"$binary":"AAE="}}')
     assert (await recv_until(ws, "ack"))["data"] == {"$binary": "AAE="}  # still served
+
+
+async def test_the_python_client_gets_the_field_of_bad_base64(serve_hub: Serve) -> None:
+    served = await serve_hub(binary_hub())
+    client = await served.client()
+    with pytest.raises(InvalidPayload, match=r'^x\.1: a "\$binary" object') as caught:
+        await client.emit("echo", {"x": [1, {"$binary": "%%"}]})
+    assert caught.value.field == "x.1"

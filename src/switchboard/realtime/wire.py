@@ -76,10 +76,12 @@ def untag(value: Any, path: str = "") -> Any:
                 return base64.b64decode(text, validate=True)
             except (ValueError, binascii.Error):
                 where = f"{path}: " if path else ""
-                raise MessageError(
+                error = MessageError(
                     f'{where}a "{BINARY}" object holds base64, not {text!r:.40}',
                     "invalid_payload",
-                ) from None
+                )
+                error.field = path
+                raise error from None
         return {k: untag(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
     return value
 
@@ -140,6 +142,8 @@ class MessageError(ValueError):
         self.code = code
         #: The message, when it was parsed (its ``id`` gets the error as an ack).
         self.request: dict[str, Any] | None = None
+        #: For ``invalid_payload``: the dotted path of the bad value in ``data``.
+        self.field: str | None = None
 
 
 def utf8_length(text: str) -> int:
