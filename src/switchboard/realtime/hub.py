@@ -590,6 +590,8 @@ class Hub:
             return
         request_id = message.get("id") if message is not None else None
         error = {"code": exc.code, "message": str(exc)}
+        if exc.field is not None:  # an invalid_payload error names its field
+            error["field"] = exc.field
         if type(request_id) is int and 0 <= request_id < 2**53:
             session._send_frame(wire.error_ack_frame(request_id, error))
         else:
