@@ -552,13 +552,15 @@ class WebSocket(asyncio.Protocol):
         if getattr(self._transport, "_read_ready_cb", None) is not None:
             self._transport._read_ready_cb = None  # type: ignore[union-attr]
         self._wake_receiver()
-        closed = self.protocol.closed_exception()
-        for waiter, _ in self._pings.values():
-            if not waiter.done():
-                waiter.set_exception(closed)
-        self._pings.clear()
+        if self._pings:  # the exception only for someone waiting for a pong
+            closed = self.protocol.closed_exception()
+            for waiter, _ in self._pings.values():
+                if not waiter.done():
+                    waiter.set_exception(closed)
+            self._pings.clear()
         self._write_paused = False
-        self._wake_drainers()
+        if self._drain_waiters:
+            self._wake_drainers()
         if not self._closed.done():
             self._closed.set_result(None)
 

@@ -131,6 +131,16 @@ CLOSE_CODE_EXPLANATIONS: dict[int, str] = {
 }
 
 
+#: What a connection that closed without a close frame either way counts as.
+DROPPED = Close(1006, "")
+
+
+def effective_close(rcvd: Close | None, sent: Close | None) -> Close:
+    """The close code and reason a connection ended with, from the close frames it
+    received and sent: the received one's, else the sent one's, else 1006."""
+    return rcvd or sent or DROPPED
+
+
 class ConnectionClosed(SwitchboardError):
     """The connection is closed; raised by any operation on it afterwards.
 
@@ -140,6 +150,9 @@ class ConnectionClosed(SwitchboardError):
     effective values: the received frame's, else the sent one's, else 1006.
     """
 
+    # The message is formatted when someone reads it (str(), a traceback, a log),
+    # not here: most of these end a handler's loop unseen, one or more per
+    # connection. ``args`` are the constructor's, so a copy or a pickle is equal.
     def __init__(
         self,
         rcvd: Close | None,
@@ -149,17 +162,14 @@ class ConnectionClosed(SwitchboardError):
         self.rcvd = rcvd
         self.sent = sent
         self.rcvd_then_sent = rcvd_then_sent
-        super().__init__(str(self))
 
     @property
     def code(self) -> int:
-        close = self.rcvd or self.sent
-        return 1006 if close is None else close.code
+        return effective_close(self.rcvd, self.sent).code
 
     @property
     def reason(self) -> str:
-        close = self.rcvd or self.sent
-        return "" if close is None else close.reason
+        return effective_close(self.rcvd, self.sent).reason
 
     def __str__(self) -> str:
         if self.rcvd is None and self.sent is None:
@@ -171,6 +181,9 @@ class ConnectionClosed(SwitchboardError):
         if self.rcvd_then_sent:
             return f"peer closed: received {self.rcvd}, then sent {self.sent}"
         return f"we closed: sent {self.sent}, then received {self.rcvd}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
 
 
 class ConnectionClosedOK(ConnectionClosed):

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from ..protocol import handshake
 from ..protocol.deflate import DeflateOptions
-from ..protocol.errors import ConnectionClosed, HandshakeRejected
+from ..protocol.errors import ConnectionClosed, HandshakeRejected, effective_close
 from ..protocol.http11 import Headers, Request, Response
 from ..protocol.limits import Limits
 from ..websocket import WebSocket
@@ -225,7 +225,10 @@ class Server:
     async def _run_handler(self, ws: WebSocket, handler: WebSocketHandler) -> None:
         request = ws.request
         path = request.target if request is not None else "?"
-        logger.info("connection open: %s %s", ws.remote_address, path)
+        # Per connection, so the log lines' arguments (the peer's address, from the
+        # transport) are computed only when INFO is on.
+        if logger.isEnabledFor(logging.INFO):
+            logger.info("connection open: %s %s", ws.remote_address, path)
         start = self._loop.time()
         try:
             await handler(ws)
@@ -240,17 +243,19 @@ class Server:
             await ws.wait_closed()
             self.connections.discard(ws)
             self._transports.pop(ws, None)
-            closed = ws.protocol.closed_exception()
+            conn = ws.protocol
+            closed = effective_close(conn.close_rcvd, conn.close_sent)
             self.metrics.connection_closed(ws, closed.code)
             self.memory.connection_closed(ws)
-            logger.info(
-                "connection closed: %s %s code=%d reason=%r duration=%.3fs",
-                ws.remote_address,
-                path,
-                closed.code,
-                closed.reason,
-                self._loop.time() - start,
-            )
+            if logger.isEnabledFor(logging.INFO):
+                logger.info(
+                    "connection closed: %s %s code=%d reason=%r duration=%.3fs",
+                    ws.remote_address,
+                    path,
+                    closed.code,
+                    closed.reason,
+                    self._loop.time() - start,
+                )
 
     # -- lifecycle --------------------------------------------------------------
 
