@@ -64,10 +64,20 @@ MESSAGES = array("Q")  #: fd -> messages sent by broadcast() straight to the soc
 BYTES = array("Q")  #: fd -> bytes sent by broadcast() straight to the socket
 
 
+# Whether each transport class seen so far is one of DIRECT_TRANSPORTS: asked on
+# every connection, and a C class builds its __module__ and __name__ anew each time.
+_direct_kinds: dict[type, bool] = {}
+
+
 def socket_fd(transport: asyncio.BaseTransport) -> int:
     """The transport's socket if it may be written to directly, else -1."""
+    if send_nowait is None:
+        return -1
     kind = type(transport)
-    if send_nowait is None or (kind.__module__, kind.__name__) not in DIRECT_TRANSPORTS:
+    direct = _direct_kinds.get(kind)
+    if direct is None:
+        direct = _direct_kinds[kind] = (kind.__module__, kind.__name__) in DIRECT_TRANSPORTS
+    if not direct:
         return -1
     sock = transport.get_extra_info("socket")
     return -1 if sock is None else int(sock.fileno())

@@ -540,12 +540,14 @@ class WebSocket(asyncio.Protocol):
             self._bytes_out += size
         self.protocol.receive_eof()
         self._stop_keepalive()
-        for handle in (self._close_timer, self._flush_handle):
-            if handle is not None:
-                handle.cancel()
-        for check in self._keepalive_pings.values():  # each would keep us alive 20 s more
-            check.cancel()
-        self._keepalive_pings.clear()
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+        if self._keepalive_pings:
+            for check in self._keepalive_pings.values():  # each would keep us 20 s more
+                check.cancel()
+            self._keepalive_pings.clear()
         # CPython < 3.12: the selector transport holds a bound method of itself, a cycle
         # only a full collection frees, and an idle server runs none: closed transports
         # pinned ~10 KiB each of Python's memory (python/cpython#100348, fixed in 3.12).

@@ -509,6 +509,7 @@ def test_peer_initiated_close() -> None:
     conn.receive_data(client_frame(Opcode.CLOSE, encode_close(1000, "bye")))
     assert conn.events_received() == [Close(1000, "bye")]
     assert conn.data_to_send() == [b"\x88\x02\x03\xe8"]
+    assert conn.close_sent == Close(1000, "")  # the code echoed, not the reason
     assert conn.state is State.CLOSING
     assert conn.should_close_transport  # the server closes TCP first (7.1.1)
     conn.receive_eof()
@@ -529,6 +530,14 @@ def test_locally_initiated_close() -> None:
     assert conn.closed_exception().rcvd_then_sent is False
     with pytest.raises(ConnectionClosed):
         conn.send_text("too late")
+
+
+def test_close_without_reason_is_echoed() -> None:
+    conn = server()
+    conn.receive_data(client_frame(Opcode.CLOSE, encode_close(4000)))
+    assert conn.data_to_send() == [b"\x88\x02\x0f\xa0"]
+    assert conn.close_rcvd == conn.close_sent == Close(4000, "")
+    assert conn.closed_exception().rcvd_then_sent is True
 
 
 def test_close_without_code_is_answered_without_code() -> None:

@@ -657,8 +657,9 @@ class Connection:
         self._fast_send = False
         if self.close_sent is None:
             self.close_rcvd_then_sent = True
-            # RFC 6455 5.5.1: answer with a close frame, echoing the status code.
-            self._send_close_frame(close.code, "")
+            # RFC 6455 5.5.1: answer with a close frame, echoing the status code (the
+            # received Close itself when it has no reason: it is frozen).
+            self._send_close_frame(close if not close.reason else Close(close.code, ""))
         elif self.close_rcvd_then_sent is None:
             self.close_rcvd_then_sent = False
         self._discard = True
@@ -673,7 +674,7 @@ class Connection:
         self._frag_text.clear()
         if self.close_sent is None:
             reason = exc.reason.encode()[:123].decode(errors="ignore")
-            self._send_close_frame(exc.code, reason)
+            self._send_close_frame(Close(exc.code, reason))
 
     # -- output ---------------------------------------------------------------
 
@@ -794,11 +795,11 @@ class Connection:
         """
         if self.close_sent is not None or self._eof:
             return
-        self._send_close_frame(code, reason)
+        self._send_close_frame(Close(code, reason))
 
-    def _send_close_frame(self, code: int, reason: str) -> None:
-        payload = encode_close(code, reason)  # validates before any state changes
-        self.close_sent = Close(code, reason)
+    def _send_close_frame(self, close: Close) -> None:
+        payload = encode_close(close.code, close.reason)  # validates before any state changes
+        self.close_sent = close
         self._fast_send = False
         self._write(0x88, payload)
 

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..protocol import handshake
+from ..protocol.connection import State
 from ..protocol.deflate import DeflateOptions
 from ..protocol.errors import ConnectionClosed, HandshakeRejected, effective_close
 from ..protocol.http11 import Headers, Request, Response
@@ -240,7 +241,8 @@ class Server:
         else:
             await ws.close()
         finally:
-            await ws.wait_closed()
+            if ws.state is not State.CLOSED:  # else close() above has waited for it
+                await ws.wait_closed()
             self.connections.discard(ws)
             self._transports.pop(ws, None)
             conn = ws.protocol
