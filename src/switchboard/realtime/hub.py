@@ -375,6 +375,8 @@ class Hub:
         for handle in (self._ticker, self._diff_timer, *self._grace.values()):
             if handle is not None:
                 handle.cancel()
+        if self._tasks:  # one step first: a task cancelled before it starts leaves the
+            await asyncio.sleep(0)  # broker call it was given never awaited (a warning)
         for task in list(self._tasks):
             task.cancel()
         if self._started is not None:
