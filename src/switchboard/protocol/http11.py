@@ -40,6 +40,7 @@ __all__ = [
     "serialize_response",
     "RequestParser",
     "ResponseParser",
+    "BodyReader",
 ]
 
 _TCHAR = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
@@ -519,6 +520,59 @@ def _field_error(line: bytes) -> InvalidHTTP:
     else:
         reason = "invalid character in header value"
     return InvalidHTTP(f"{reason}: {line[:80]!r}")
+
+
+class BodyReader(_Parser[None]):
+    """A request body decoded as its bytes arrive, for a server that streams it
+    (:attr:`RequestParser.stream_body`): Content-Length, or chunked when ``length``
+    is None, within ``limits.max_body_size``. ``feed()`` bytes; ``take()`` returns
+    the body bytes decoded since the last call and raises InvalidHTTP (400, 413)
+    when the body is malformed or too large; ``complete`` says it is all there."""
+
+    def __init__(self, limits: Limits, length: int | None) -> None:
+        super().__init__(limits)
+        self.complete = False
+        self._pieces: list[bytes] = []
+        self._steps = self._body(length)
+
+    def take(self) -> bytes:
+        """The body bytes decoded since the last call (``complete`` says if that is all)."""
+        if not self.complete:
+            try:
+                next(self._steps)
+            except StopIteration:
+                self.complete = True
+        piece = b"".join(self._pieces)
+        self._pieces.clear()
+        return piece
+
+    def _body(self, length: int | None) -> _Parse[None]:
+        if length is not None:
+            yield from self._copy(length)
+            return
+        total = 0
+        while True:
+            size = yield from self._read_chunk_size()
+            if size == 0:
+                break
+            total += size
+            if total > self._limits.max_body_size:
+                raise InvalidHTTP("body too large", 413)
+            yield from self._copy(size)
+            if (yield from self._read_exact(2)) != b"\r\n":
+                raise InvalidHTTP("chunk data not followed by CRLF")
+        yield from self._read_fields(0)  # trailers: checked, then dropped
+
+    def _copy(self, size: int) -> _Parse[None]:
+        """Move ``size`` body bytes to the pieces, as they arrive."""
+        buf = self._buf
+        while size:
+            while not buf:
+                yield
+            piece = bytes(buf[:size])
+            del buf[:size]
+            self._pieces.append(piece)
+            size -= len(piece)
 
 
 class RequestParser(_Parser[Request]):

@@ -24,14 +24,12 @@ from urllib.parse import unquote
 from ..protocol import handshake
 from ..protocol.errors import ConnectionClosed, HandshakeRejected, InvalidHandshake, InvalidHTTP
 from ..protocol.http11 import (
+    BodyReader,
     Headers,
     Request,
     Response,
-    _Parse,
-    _Parser,
     serialize_response,
 )
-from ..protocol.limits import Limits
 from .responses import error_response, http_date
 
 if TYPE_CHECKING:
@@ -296,67 +294,16 @@ class _WebSocketSession:
         self.decided.set_result(None)
 
 
-class _BodyReader(_Parser[None]):
-    """A request body decoded as its bytes arrive (Content-Length, or chunked when
-    ``length`` is None), within ``limits.max_body_size``; ``take()`` raises
-    InvalidHTTP (400, 413) when the body is malformed or too large."""
-
-    def __init__(self, limits: Limits, length: int | None) -> None:
-        super().__init__(limits)
-        self.complete = False
-        self._pieces: list[bytes] = []
-        self._steps = self._body(length)
-
-    def take(self) -> bytes:
-        """The body bytes decoded since the last call (``complete`` says if that is all)."""
-        if not self.complete:
-            try:
-                next(self._steps)
-            except StopIteration:
-                self.complete = True
-        piece = b"".join(self._pieces)
-        self._pieces.clear()
-        return piece
-
-    def _body(self, length: int | None) -> _Parse[None]:
-        if length is not None:
-            yield from self._copy(length)
-            return
-        total = 0
-        while True:
-            size = yield from self._read_chunk_size()
-            if size == 0:
-                break
-            total += size
-            if total > self._limits.max_body_size:
-                raise InvalidHTTP("body too large", 413)
-            yield from self._copy(size)
-            if (yield from self._read_exact(2)) != b"\r\n":
-                raise InvalidHTTP("chunk data not followed by CRLF")
-        yield from self._read_fields(0)  # trailers: checked, then dropped
-
-    def _copy(self, size: int) -> _Parse[None]:
-        """Move ``size`` body bytes to the pieces, as they arrive."""
-        buf = self._buf
-        while size:
-            while not buf:
-                yield
-            piece = bytes(buf[:size])
-            del buf[:size]
-            self._pieces.append(piece)
-            size -= len(piece)
-
-
 class _Exchange:
     """One request and its response between an HTTP connection and the app."""
 
     def __init__(self, request: Request, conn: HTTPConnection) -> None:
         self.request = request
         self.conn = conn
-        self.reader: _BodyReader | None = None  # a body to stream to the app
+        self.reader: BodyReader | None = None  # a body to stream to the app
         length = _body_length(request)
         if not request.body and length != 0:  # the parser left the body to stream
-            self.reader = _BodyReader(conn.server.limits, length)
+            self.reader = BodyReader(conn.server.limits, length)
             self.reader.feed(conn.parser.take_remaining())
             conn.body_sink = self._received
         self._arrived: asyncio.Future[None] | None = None  # set when body bytes arrive
