@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import hmac
 import inspect
 import logging
@@ -41,13 +40,13 @@ from typing import TYPE_CHECKING, Any, TypeVar, get_type_hints
 
 from ..broadcast import broadcast
 from ..protocol.errors import ConnectionClosed
-from ..websocket import Data, WebSocket
+from ..websocket import WebSocket
 from . import wire
 from .brokers.base import Broker, Position, PresenceChange
 from .brokers.memory import MemoryBroker
 from .errors import HubError, Unavailable
 from .metrics import HubMetrics
-from .payloads import to_json_value, validator
+from .payloads import accepts_anything, to_json_value, validator
 from .ratelimit import Rate
 from .rooms import LocalRoom, Members, RoomOptions, send_to
 from .session import Hello, Identity, Session
@@ -81,7 +80,8 @@ class PresenceEntry:
 class _Handler:
     fn: Callable[..., Any]
     takes_data: bool
-    check: Callable[[Any], Any]
+    check: Callable[[Any], Any] | None  # None: any JSON value will do
+    is_async: bool  # an ``async def``: its result is awaited without asking
 
 
 class Emitter:
@@ -223,10 +223,12 @@ class Hub:
             if not 1 <= len(params) <= 2:
                 raise TypeError(f"a handler takes (session) or (session, data), not {fn!r}")
             takes_data = len(params) == 2
-            check: Callable[[Any], Any] = _identity
+            check = None
             if takes_data:
-                check = validator(_data_annotation(fn, params[1]))
-            self._handlers[event] = _Handler(fn, takes_data, check)
+                annotation = _data_annotation(fn, params[1])
+                check = None if accepts_anything(annotation) else validator(annotation)
+            is_async = inspect.iscoroutinefunction(fn)
+            self._handlers[event] = _Handler(fn, takes_data, check, is_async)
             if rate is not None:
                 self._event_rates[event] = rate
             return fn
@@ -393,7 +395,7 @@ class Hub:
             # Messages go straight from the protocol callback to the session: no task,
             # no future, no queue per message.
             ws.ping_interval = None  # the hub's heartbeat pings (one frame for everyone)
-            ws.set_message_handler(functools.partial(self._on_message, session))
+            ws.set_message_handler(session._message_received)
             ws.on_close(session._wake)
             await session._work()
             await ws.wait_closed()
@@ -570,18 +572,6 @@ class Hub:
 
     # -- reading ------------------------------------------------------------------
 
-    def _on_message(self, session: Session, item: Data) -> None:
-        now = self._loop.time()
-        session.last_seen = now
-        message: dict[str, Any] | None = None
-        try:
-            if not isinstance(item, str):
-                raise wire.MessageError("binary frames are not part of switchboard.v1")
-            message = wire.decode(item, max_payload=self.max_payload, max_depth=self.max_depth)
-            session._receive(message, now)
-        except wire.MessageError as exc:
-            self._bad_message(session, message or exc.request, exc, now)
-
     def _bad_message(
         self, session: Session, message: dict[str, Any] | None, exc: wire.MessageError, now: float
     ) -> None:
@@ -600,17 +590,21 @@ class Hub:
             session._send_frame(wire.dumps({"t": "error", **error}))
 
     async def _run_handler(
-        self, session: Session, event: str, message: dict[str, Any], arrived: float
+        self,
+        session: Session,
+        event: str,
+        message: dict[str, Any],
+        request_id: int | None,
+        arrived: float,
     ) -> None:
         """Run an emit's handler and send its ack (the worker calls this in order).
 
         With an idempotency key, the broker runs it at most once per user and key
         within ``dedup_window``: a retry gets the first run's outcome.
         """
-        request_id = wire.request_id(message)
+        handler = self._handlers.get(event)
         key = message.get("key")
         try:
-            handler = self._handlers.get(event)
             if handler is None:
                 raise HubError(f"no handler for event {event!r}", code="unknown_event")
             if key is None:
@@ -642,9 +636,14 @@ class Hub:
         """Check the payload and run the handler: its outcome, and whether a retry with
         the same key should get it too (not for an internal error: it may succeed)."""
         try:
-            data = handler.check(message.get("data")) if handler.takes_data else None
-            result = handler.fn(session, data) if handler.takes_data else handler.fn(session)
-            if inspect.isawaitable(result):
+            if handler.takes_data:
+                data = message.get("data")
+                if handler.check is not None:
+                    data = handler.check(data)
+                result = handler.fn(session, data)
+            else:
+                result = handler.fn(session)
+            if handler.is_async or inspect.isawaitable(result):
                 result = await result
             return ("data", wire.dumps(to_json_value(result))), True
         except HubError as exc:
@@ -656,10 +655,9 @@ class Hub:
             return ("error", {"code": "internal", "message": "internal error"}), False
 
     async def _client_room_request(
-        self, session: Session, kind: str, message: dict[str, Any]
+        self, session: Session, kind: str, message: dict[str, Any], request_id: int | None
     ) -> None:
         """A client's join or leave: allowed by ``authorize_join``, answered by an ack."""
-        request_id = wire.request_id(message)
         try:
             name = wire.check_name(message.get("room"), "room", wire.MAX_ROOM_NAME)
             allowed = False
@@ -967,10 +965,6 @@ def _data_annotation(fn: Callable[..., Any], param: inspect.Parameter) -> Any:
             f"cannot resolve {param.name}: {annotation} of handler "
             f"{getattr(fn, '__qualname__', fn)!r}: {exc}"
         ) from None
-
-
-def _identity(value: Any) -> Any:
-    return value
 
 
 def _why_closed(ws: WebSocket) -> str:

@@ -33,7 +33,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from .errors import InvalidPayload
 
-__all__ = ["validator", "to_json_value"]
+__all__ = ["validator", "accepts_anything", "to_json_value"]
 
 Validator = Callable[[Any, str], Any]
 
@@ -76,8 +76,14 @@ def validator(annotation: Any) -> Callable[[Any], Any]:
     return lambda data: check(data, "")
 
 
+def accepts_anything(annotation: Any) -> bool:
+    """Whether ``annotation`` lets any JSON value through (``Any``, ``object``, none):
+    then there is nothing to check."""
+    return annotation is Any or annotation is object or annotation is inspect.Parameter.empty
+
+
 def _build(tp: Any) -> Validator:
-    if tp is Any or tp is object or tp is inspect.Parameter.empty:
+    if accepts_anything(tp):
         return lambda value, path: value
     if tp is None or tp is type(None):
         return _scalar(type(None), "null")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..protocol.connection import State
 from ..protocol.http11 import Request
-from ..websocket import WebSocket
+from ..websocket import Data, WebSocket
 from . import wire
 from .errors import AckTimeout, Disconnected, HubError, RateLimited
 from .ratelimit import TokenBucket
@@ -95,8 +95,8 @@ class Session:
         self._hub = hub
         self._calls: dict[int, asyncio.Future[Any]] | None = None  # on first call()
         self._next_call = 0
-        # (event, message, arrival time); event None for a join or leave request
-        self._queue: deque[tuple[str | None, dict[str, Any], float]] | None = None
+        # (event, message, request id, arrival time); event None: a join or leave
+        self._queue: deque[tuple[str | None, dict[str, Any], int | None, float]] | None = None
         self._wakeup: asyncio.Future[None] | None = None  # set when _work should look
         self._worker: asyncio.Task[Any] | None = None  # the task running _work
         self._suspended: _Resume | None = None  # a request started eagerly, now waiting
@@ -180,36 +180,52 @@ class Session:
         wire may batch them); how many it reached."""
         return sum(session._send_frame(frame) for session in sessions)
 
-    def _receive(self, message: dict[str, Any], now: float) -> None:
-        """Handle one decoded message from the client (in the read loop: never waits)."""
-        kind = message["t"]
-        if kind == "emit":
-            self._receive_emit(message, now)
-        elif kind == "ack":
-            self._receive_ack(message)
-        elif kind == "pong":
-            pass
-        elif kind == "join" or kind == "leave":
-            request_id = wire.request_id(message)
-            # The session's rate only: an app event named "join" has its own rate.
-            if not self._refused("", request_id, now):
-                self._enqueue(None, message, now)  # None: a room request, not an event
-        else:
-            raise wire.MessageError(f"unexpected message type {kind!r}")
+    def _message_received(self, item: Data) -> None:
+        """A frame from the client, straight from the read callback (never waits)."""
+        hub = self._hub
+        now = hub._loop.time()
+        self.last_seen = now
+        message: dict[str, Any] | None = None
+        try:
+            if type(item) is not str:
+                raise wire.MessageError("binary frames are not part of switchboard.v1")
+            message = wire.decode(item, max_payload=hub.max_payload, max_depth=hub.max_depth)
+            kind = message["t"]
+            if kind == "emit":
+                self._receive_emit(message, now)
+            elif kind == "ack":
+                self._receive_ack(message)
+            elif kind == "pong":
+                pass
+            elif kind == "join" or kind == "leave":
+                request_id = wire.request_id(message)
+                # The session's rate only: an app event named "join" has its own rate.
+                if not self._refused("", request_id, now):
+                    self._enqueue(None, message, request_id, now)  # None: a room request
+            else:
+                raise wire.MessageError(f"unexpected message type {kind!r}")
+        except wire.MessageError as exc:
+            hub._bad_message(self, message or exc.request, exc, now)
 
     def _receive_emit(self, message: dict[str, Any], now: float) -> None:
         hub = self._hub
-        event = wire.check_name(message.get("event"), "event", wire.MAX_EVENT_NAME)
+        event = message.get("event")
+        if type(event) is str and event in hub._handlers:
+            counts = hub.metrics.events_in  # by name: only the app's names, a bounded set
+            counts[event] = counts.get(event, 0) + 1
+        else:  # a bad name is an error; an unknown one gets its error ack in turn
+            event = wire.check_name(event, "event", wire.MAX_EVENT_NAME)
         request_id = wire.request_id(message)
-        hub.metrics.event_in(event)
         if not self._refused(event, request_id, now):
-            self._enqueue(event, message, now)
+            self._enqueue(event, message, request_id, now)
 
     def _refused(self, event: str, request_id: int | None, now: float) -> bool:
         """Apply the rate limits and ``max_pending``, and answer a refusal. A client
         refused more than ``rate_limit_close_after`` times in a row is closed (1008)."""
         hub = self._hub
-        wait = self._rate_check(event, now)
+        wait = 0.0 if self._bucket is None else self._bucket.take(now)
+        if not wait and event in hub._event_rates:
+            wait = self._event_bucket(event, now).take(now)
         if not wait and self._queue and len(self._queue) >= hub.max_pending:
             wait = 0.1
         if not wait:
@@ -225,65 +241,66 @@ class Session:
             self._send_error(request_id, RateLimited(retry_after=wait))
         return True
 
-    def _rate_check(self, event: str, now: float) -> float:
-        """Seconds to wait before this event is allowed (0.0: go ahead)."""
-        wait = 0.0 if self._bucket is None else self._bucket.take(now)
-        rate = self._hub._event_rates.get(event)
-        if rate is not None and not wait:
-            buckets = self._event_buckets
-            if buckets is None:
-                buckets = self._event_buckets = {}
-            bucket = buckets.get(event)
-            if bucket is None:
-                bucket = buckets[event] = TokenBucket(rate, now)
-            wait = bucket.take(now)
-        return wait
+    def _event_bucket(self, event: str, now: float) -> TokenBucket:
+        """The session's token bucket for an event with a rate of its own."""
+        buckets = self._event_buckets
+        if buckets is None:
+            buckets = self._event_buckets = {}
+        bucket = buckets.get(event)
+        if bucket is None:
+            bucket = buckets[event] = TokenBucket(self._hub._event_rates[event], now)
+        return bucket
 
-    def _enqueue(self, event: str | None, message: dict[str, Any], now: float) -> None:
+    def _enqueue(
+        self, event: str | None, message: dict[str, Any], request_id: int | None, now: float
+    ) -> None:
         """Run a request, or queue it for :meth:`_work`: requests run one at a time, in
         the order they came (a chat's messages stay in order even when a handler
         awaits). Acks and pongs do not queue: they are handled as they arrive, so a
         handler may await :meth:`call` without blocking its own reply."""
         wakeup = self._wakeup
-        if wakeup is not None and not wakeup.done() and not self._queue:
-            self._start(event, message, now)  # the worker is idle: no need to wake it
-            return
+        idle = wakeup is not None and not wakeup.done() and not self._queue
+        if idle and self._start(self._request(event, message, request_id, now)):
+            return  # the worker was idle: no need to wake it
         if self._queue is None:
             self._queue = deque()
-        self._queue.append((event, message, now))
+        self._queue.append((event, message, request_id, now))
         self._wake()
 
-    def _start(self, event: str | None, message: dict[str, Any], now: float) -> None:
+    def _start(self, request: Coroutine[Any, Any, None]) -> bool:
         """Run a request right here, in the read callback, as the worker task would
         (it is the current task meanwhile: ``asyncio.timeout()`` and ``current_task()``
         work), and hand it to the worker only if it has to wait. Most handlers never
         wait: their ack goes out with no task switch, no future and no wake-up. This
-        is what Python 3.12's eager tasks do, without a task per request."""
+        is what Python 3.12's eager tasks do, without a task per request.
+
+        False, with ``request`` closed unstarted, when a task is running (this is not
+        a read callback): then the worker must run it."""
         loop = self._hub._loop
         worker = self._worker
         assert worker is not None
-        if asyncio.current_task(loop) is not None:  # not from a read callback: queue it
-            self._queue = deque([(event, message, now)])
-            self._wake()
-            return
-        request = self._request(event, message, now)
-        _enter_task(loop, worker)
+        try:
+            _enter_task(loop, worker)
+        except RuntimeError:  # another task is current
+            request.close()
+            return False
         try:
             waiting_on = request.send(None)
         except StopIteration:
-            return
+            return True
         finally:
             _leave_task(loop, worker)
         self._suspended = _Resume(request, waiting_on)
         self._wake()
+        return True
 
     def _request(
-        self, event: str | None, message: dict[str, Any], arrived: float
+        self, event: str | None, message: dict[str, Any], request_id: int | None, arrived: float
     ) -> Coroutine[Any, Any, None]:
         hub = self._hub
         if event is None:
-            return hub._client_room_request(self, message["t"], message)
-        return hub._run_handler(self, event, message, arrived)
+            return hub._client_room_request(self, message["t"], message, request_id)
+        return hub._run_handler(self, event, message, request_id, arrived)
 
     def _wake(self) -> None:
         wakeup = self._wakeup
@@ -302,8 +319,8 @@ class Session:
                 resume, self._suspended = self._suspended, None
                 await resume
             while self._queue and not self.closed:
-                event, message, arrived = self._queue.popleft()
-                await self._request(event, message, arrived)
+                event, message, request_id, arrived = self._queue.popleft()
+                await self._request(event, message, request_id, arrived)
             if self.closed:
                 return
             self._wakeup = loop.create_future()

@@ -122,18 +122,6 @@ def dumps(value: Any) -> str:
     return "".join(_encode(value, 0))
 
 
-def _loads(text: str) -> Any:
-    """``json.loads`` without its two Python layers for the usual case: a value
-    with no whitespace around it. The rest, errors included, goes to json.loads."""
-    try:
-        value, end = _scan(text, 0)
-        if end == len(text):
-            return value
-    except StopIteration:
-        pass
-    return json.loads(text)
-
-
 class MessageError(ValueError):
     """A frame is not a valid message; ``code`` is the wire error code."""
 
@@ -154,20 +142,28 @@ def utf8_length(text: str) -> int:
 def decode(text: str, *, max_payload: int, max_depth: int) -> dict[str, Any]:
     """Parse one frame into its message object, enforcing the size (in UTF-8 bytes,
     as clients count it) and depth limits."""
-    size = utf8_length(text)
+    size = len(text) if text.isascii() else len(text.encode())
     if size > max_payload:
         raise MessageError(
             f"message too large: {size} bytes; the limit is {max_payload}", "too_large"
         )
     try:
-        message = _loads(text)
+        # json's C scanner alone, without json.loads' two Python layers, for the usual
+        # frame: a value with no whitespace around it. json.loads takes the rest, and
+        # words the errors.
+        try:
+            message, end = _scan(text, 0)
+        except StopIteration:
+            end = -1
+        if end != len(text):
+            message = json.loads(text)
     except RecursionError:
         raise MessageError(f"nested deeper than {max_depth}", "too_large") from None
     except ValueError as exc:
         raise MessageError(f"not JSON: {exc}") from None
-    if not isinstance(message, dict):
+    if type(message) is not dict:
         raise MessageError(f"a message is a JSON object, not {type(message).__name__}")
-    if not isinstance(message.get("t"), str):
+    if type(message.get("t")) is not str:
         raise MessageError('a message needs a string "t" member (its type)')
     if text.count("{") + text.count("[") > max_depth and _depth_over(message, max_depth):
         raise MessageError(f"nested deeper than {max_depth}", "too_large")
