@@ -58,6 +58,7 @@ READ = 16384  # bytes per read: small enough for malloc to take from its heap, n
 
 SERVERS = [
     "switchboard",
+    "switchboard-json",
     "switchboard-full",
     "socketio-node",
     "socketio-aiohttp",
@@ -65,6 +66,7 @@ SERVERS = [
 ]
 LABELS = {
     "switchboard": "Switchboard hub",
+    "switchboard-json": "hub, json module",
     "switchboard-full": "hub + hist/pres",
     "socketio-node": "socket.io Node",
     "socketio-aiohttp": "p-sio aiohttp",
@@ -1055,7 +1057,7 @@ def versions() -> dict[str, str]:
         found["commit"] = head.stdout.decode().strip() + ("+dirty" if dirty.stdout.strip() else "")
     except OSError:
         found["commit"] = "?"
-    for dist in ("uvloop", "websockets"):
+    for dist in ("uvloop", "websockets", "orjson"):
         try:
             found[dist] = version(dist)
         except Exception:
@@ -1082,6 +1084,7 @@ def available(name: str) -> str | None:
         return None
     check = {
         "switchboard": "from switchboard.realtime import Hub",
+        "switchboard-json": "from switchboard.realtime import Hub",
         "switchboard-full": "from switchboard.realtime import Hub",
         "socketio-aiohttp": "import socketio, aiohttp",
         "socketio-uvicorn": "import socketio, uvicorn",

@@ -66,6 +66,8 @@ def switchboard_router() -> Any:
 
     ``switchboard``: the same app as the peers, so rooms without history or presence
     (socket.io rooms have neither) and no rate limit (neither has one).
+    ``switchboard-json``: the same, with the standard library's json instead of
+    orjson (the ``orjson`` extra; ``switchboard`` uses it when installed).
     ``switchboard-full``: the hub's default rooms (history of 100 for recovery,
     presence), still without the rate limit (50 events/s would throttle the load).
     """
@@ -182,6 +184,7 @@ async def socketio_uvicorn_server() -> int:
 
 SERVERS: dict[str, Callable[[], Awaitable[int]]] = {
     "switchboard": switchboard_server,
+    "switchboard-json": switchboard_server,
     "switchboard-full": switchboard_server,
     "socketio-aiohttp": socketio_aiohttp_server,
     "socketio-uvicorn": socketio_uvicorn_server,
@@ -204,6 +207,8 @@ def run(name: str) -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["switchboard-json"]:  # the hub without the orjson extra
+        sys.modules["orjson"] = None  # type: ignore[assignment]  # import orjson fails
     redis_variant = len(sys.argv) > 1 and sys.argv[1].endswith(("-redis", "-redis-full"))
     if len(sys.argv) != 2 + redis_variant or sys.argv[1] not in SERVERS:
         raise SystemExit(__doc__)

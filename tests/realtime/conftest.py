@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import switchboard
-from switchboard.realtime import SUBPROTOCOL, Hub, HubClient, connect
+from switchboard.realtime import SUBPROTOCOL, Hub, HubClient, connect, wire
 
 
 class Served:
@@ -97,3 +97,17 @@ async def serve_hub() -> AsyncIterator[Serve]:
         await served.close()
         await context.__aexit__(None, None, None)
         await served.hub.close()
+
+
+@pytest.fixture(params=["json", "orjson"])
+def codec(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test with each JSON library the wire can use: the json module, and
+    orjson (the ``orjson`` extra, which ./dev installs)."""
+    if request.param == "json":
+        monkeypatch.setattr(wire, "dumps", wire._json_dumps)
+        monkeypatch.setattr(wire, "loads", wire._json_loads)
+    else:
+        orjson = pytest.importorskip("orjson")
+        monkeypatch.setattr(wire, "dumps", wire._orjson_dumps)
+        monkeypatch.setattr(wire, "loads", orjson.loads)
+    return str(request.param)

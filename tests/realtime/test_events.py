@@ -21,6 +21,8 @@ from switchboard.realtime import (
 
 from .conftest import Serve, recv_until
 
+pytestmark = pytest.mark.usefixtures("codec")  # each JSON library the wire can use
+
 
 @dataclass
 class ChatIn:

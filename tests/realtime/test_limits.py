@@ -13,6 +13,8 @@ from switchboard.realtime import Hub, HubError, Rate, RateLimited, Session
 
 from .conftest import Serve, recv_until
 
+pytestmark = pytest.mark.usefixtures("codec")  # each JSON library the wire can use
+
 
 async def test_rate_limit_error_ack_then_close(serve_hub: Serve) -> None:
     hub = Hub(rate=Rate(per_second=1, burst=3))
@@ -128,6 +130,29 @@ async def test_garbage_gets_errors_and_the_connection_survives(serve_hub: Serve)
     assert set(codes) == {"bad_message"}
     assert [r["id"] for r in replies if r["t"] == "ack"] == [3, 4, 5, 6]
     assert ws.state.name == "OPEN"
+
+
+async def test_text_json_reads_but_utf8_cannot_carry_is_refused(
+    serve_hub: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Half a surrogate pair, or NaN, would be echoed into a frame that cannot be
+    sent (no UTF-8 for it; NaN is not JSON): refused as it arrives, not at the reply."""
+    hub = Hub()
+
+    @hub.on("echo")
+    def echo(session: Session, data: object) -> object:
+        return data
+
+    served = await serve_hub(hub)
+    ws = await served.raw()
+    for data in ('"\\ud800"', '"x\\uDC00"', "NaN", "-Infinity"):
+        await ws.send(f'{{"t": "emit", "event": "echo", "id": 1, "data": {data}}}')
+        error = await recv_until(ws, "error")
+        assert error["code"] == "bad_message" and "not JSON" in error["message"], error
+    await ws.send('{"t": "emit", "event": "echo", "id": 2, "data": "\\ud83d\\ude00"}')
+    assert (await recv_until(ws, "ack"))["data"] == "\N{GRINNING FACE}"
+    assert ws.state.name == "OPEN"
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 async def test_a_garbage_flood_is_closed(serve_hub: Serve) -> None:

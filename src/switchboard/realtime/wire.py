@@ -86,6 +86,23 @@ def untag(value: Any, path: str = "") -> Any:
     return value
 
 
+# --- JSON: the standard library's json, or orjson when it is installed -------------
+#
+# ``pip install switchboard[orjson]`` makes the hub's JSON about five times faster
+# (docs/realtime.md, "JSON"); the values in and out are the same JSON values. Where
+# the two differ, at the edges of JSON: orjson writes NaN and infinities as null (as
+# JavaScript does; json refuses them), refuses integers beyond 64 bits (json writes
+# them) and reads them as floats, and also writes UUID and Enum members. Both refuse
+# NaN literals and lone surrogates in what they read.
+
+try:
+    import orjson
+except ImportError:  # the standard library's json
+    orjson = None  # type: ignore[assignment]
+
+#: The library the wire's JSON uses: ``"orjson"`` when installed, else ``"json"``.
+JSON_LIBRARY = "json" if orjson is None else "orjson"
+
 _encoder = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=tag_binary
 )
@@ -110,16 +127,56 @@ def _c_encoder() -> Any:
     return encode
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 _encode = _c_encoder()
-_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # C, where there is one
+_decoder = json.JSONDecoder(parse_constant=_no_constant)
+_scan: Callable[[str, int], tuple[Any, int]] = _decoder.scan_once  # type: ignore[attr-defined]  # C, where there is one
 
 
-def dumps(value: Any) -> str:
+def _json_dumps(value: Any) -> str:
     """Compact JSON, UTF-8 kept as is (smaller frames), NaN refused, bytes as tagged
     objects (:func:`tag_binary`)."""
     if _encode is None:
         return _encoder.encode(value)
     return "".join(_encode(value, 0))
+
+
+def _json_loads(text: str) -> Any:
+    """One JSON value; ValueError when ``text`` is not JSON, or not UTF-8 once read."""
+    # json's C scanner alone, without json.loads' two Python layers, for the usual
+    # frame: a value with no whitespace around it; the decoder takes the rest, and
+    # words the errors.
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration:
+        end = -1
+    if end != len(text):
+        value = _decoder.decode(text)
+    if "\\u" in text and ("\\ud" in text or "\\uD" in text):  # a surrogate: half a pair?
+        try:
+            json.dumps(value, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise ValueError("a string holds a lone surrogate (not UTF-8)") from None
+    return value
+
+
+if orjson is not None:
+    _ORJSON_OPTIONS = (
+        orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+    )
+
+    def _orjson_dumps(value: Any) -> str:
+        """Compact JSON, UTF-8 kept as is, NaN as null, bytes as tagged objects."""
+        return orjson.dumps(value, default=tag_binary, option=_ORJSON_OPTIONS).decode()
+
+    dumps = _orjson_dumps
+    loads: Callable[[str], Any] = orjson.loads
+else:
+    dumps = _json_dumps
+    loads = _json_loads
 
 
 class MessageError(ValueError):
@@ -148,15 +205,7 @@ def decode(text: str, *, max_payload: int, max_depth: int) -> dict[str, Any]:
             f"message too large: {size} bytes; the limit is {max_payload}", "too_large"
         )
     try:
-        # json's C scanner alone, without json.loads' two Python layers, for the usual
-        # frame: a value with no whitespace around it. json.loads takes the rest, and
-        # words the errors.
-        try:
-            message, end = _scan(text, 0)
-        except StopIteration:
-            end = -1
-        if end != len(text):
-            message = json.loads(text)
+        message = loads(text)
     except RecursionError:
         raise MessageError(f"nested deeper than {max_depth}", "too_large") from None
     except ValueError as exc:
