@@ -627,7 +627,14 @@ class Hub:
         except HubError as exc:
             self.metrics.error(exc.code)
             outcome = ("error", exc.to_wire())
-        if request_id is not None and session._send_frame(_ack(request_id, *outcome)):
+        if request_id is None:
+            return
+        kind, value = outcome
+        if kind == "data":
+            frame = wire.ack_frame(request_id, value)
+        else:
+            frame = wire.error_ack_frame(request_id, value)
+        if session._send_frame(frame):
             self.metrics.ack_latency(self._loop.time() - arrived)
 
     async def _apply(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from asyncio.tasks import _enter_task, _leave_task  # see Session._start
+from asyncio.tasks import _enter_task, _leave_task  # see Session._enqueue
 from collections import deque
 from collections.abc import Coroutine, Generator
 from dataclasses import dataclass, field
@@ -215,9 +215,14 @@ class Session:
             counts[event] = counts.get(event, 0) + 1
         else:  # a bad name is an error; an unknown one gets its error ack in turn
             event = wire.check_name(event, "event", wire.MAX_EVENT_NAME)
-        request_id = wire.request_id(message)
-        if not self._refused(event, request_id, now):
-            self._enqueue(event, message, request_id, now)
+        request_id = message.get("id")
+        if request_id is not None and (type(request_id) is not int or not 0 <= request_id < 2**53):
+            request_id = wire.request_id(message)  # raises, naming what is wrong with it
+        if self._bucket is None and not self._queue and event not in hub._event_rates:
+            self._refusals = 0  # no limit to apply: what _refused would find, in short
+        elif self._refused(event, request_id, now):
+            return
+        self._enqueue(event, message, request_id, now)
 
     def _refused(self, event: str, request_id: int | None, now: float) -> bool:
         """Apply the rate limits and ``max_pending``, and answer a refusal. A client
@@ -257,42 +262,38 @@ class Session:
         """Run a request, or queue it for :meth:`_work`: requests run one at a time, in
         the order they came (a chat's messages stay in order even when a handler
         awaits). Acks and pongs do not queue: they are handled as they arrive, so a
-        handler may await :meth:`call` without blocking its own reply."""
+        handler may await :meth:`call` without blocking its own reply.
+
+        When the worker is idle, the request runs right here, in the read callback,
+        as the worker task would (it is the current task meanwhile:
+        ``asyncio.timeout()`` and ``current_task()`` work), and goes to the worker
+        only if it has to wait. Most handlers never wait: their ack goes out with no
+        task switch, no future and no wake-up. This is what Python 3.12's eager tasks
+        do, without a task per request."""
         wakeup = self._wakeup
-        idle = wakeup is not None and not wakeup.done() and not self._queue
-        if idle and self._start(self._request(event, message, request_id, now)):
-            return  # the worker was idle: no need to wake it
+        if wakeup is not None and not wakeup.done() and not self._queue:
+            loop = self._hub._loop
+            worker = self._worker
+            assert worker is not None
+            try:
+                _enter_task(loop, worker)
+            except RuntimeError:  # a task is running: no read callback, the worker runs it
+                pass
+            else:
+                request = self._request(event, message, request_id, now)
+                try:
+                    waiting_on = request.send(None)
+                except StopIteration:
+                    return
+                finally:
+                    _leave_task(loop, worker)
+                self._suspended = _Resume(request, waiting_on)
+                self._wake()
+                return
         if self._queue is None:
             self._queue = deque()
         self._queue.append((event, message, request_id, now))
         self._wake()
-
-    def _start(self, request: Coroutine[Any, Any, None]) -> bool:
-        """Run a request right here, in the read callback, as the worker task would
-        (it is the current task meanwhile: ``asyncio.timeout()`` and ``current_task()``
-        work), and hand it to the worker only if it has to wait. Most handlers never
-        wait: their ack goes out with no task switch, no future and no wake-up. This
-        is what Python 3.12's eager tasks do, without a task per request.
-
-        False, with ``request`` closed unstarted, when a task is running (this is not
-        a read callback): then the worker must run it."""
-        loop = self._hub._loop
-        worker = self._worker
-        assert worker is not None
-        try:
-            _enter_task(loop, worker)
-        except RuntimeError:  # another task is current
-            request.close()
-            return False
-        try:
-            waiting_on = request.send(None)
-        except StopIteration:
-            return True
-        finally:
-            _leave_task(loop, worker)
-        self._suspended = _Resume(request, waiting_on)
-        self._wake()
-        return True
 
     def _request(
         self, event: str | None, message: dict[str, Any], request_id: int | None, arrived: float
@@ -315,7 +316,7 @@ class Session:
         loop = self._hub._loop
         self._worker = asyncio.current_task()
         while True:
-            if self._suspended is not None:  # started by _start: let it finish
+            if self._suspended is not None:  # started by _enqueue: let it finish
                 resume, self._suspended = self._suspended, None
                 await resume
             while self._queue and not self.closed:
@@ -353,7 +354,7 @@ class Session:
 
 
 class _Resume:
-    """The rest of a request that :meth:`Session._start` began and that had to wait:
+    """The rest of a request that :meth:`Session._enqueue` began and that had to wait:
     awaited by the worker task, it hands the task what the request waits on and
     passes every wake-up (and cancellation) back in, as ``await request`` would
     had the task started it."""
