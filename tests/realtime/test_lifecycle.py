@@ -140,11 +140,16 @@ async def test_metrics_are_in_the_server_metrics(serve_hub: Serve) -> None:
     client = await served.client()
     await client.emit("x")
     await client.emit("x")
+    for name in ("nope-1", "nope-2"):  # a client's names: counted as errors, not by name
+        with pytest.raises(HubError, match="no handler"):
+            await client.emit(name)
     url = f"http://127.0.0.1:{served.server.port}/metrics"
     text = (await asyncio.to_thread(lambda: urllib.request.urlopen(url).read())).decode()
     assert 'switchboard_realtime_sessions{hub="hub"} 1' in text
     assert 'switchboard_realtime_events_in_total{hub="hub",event="x"} 2' in text
-    assert 'switchboard_realtime_ack_seconds_count{hub="hub"} 2' in text
+    assert "nope" not in text
+    assert 'switchboard_realtime_errors_total{hub="hub",code="unknown_event"} 2' in text
+    assert 'switchboard_realtime_ack_seconds_count{hub="hub"} 4' in text  # error acks too
     assert "switchboard_realtime_recoveries_total" in text
 
 
