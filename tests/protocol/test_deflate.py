@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import doctest
+import importlib
+import importlib.util
 import itertools
 import os
 import random
@@ -29,6 +31,29 @@ from switchboard.protocol.errors import NegotiationError, PayloadTooBig, Protoco
 PMD = "permessage-deflate"
 HELLO = bytes.fromhex("f248cdc9c90700")  # RFC 7692 7.2.3.1
 MiB = 1 << 20
+
+
+# Every test runs with each compressor library installed (./dev installs zlib-ng);
+# those about zlib's own state pin "zlib".
+BACKENDS = ["zlib"] + (["zlib-ng"] if importlib.util.find_spec("zlib_ng") else [])
+only_zlib = pytest.mark.parametrize("backend", ["zlib"], indirect=True)
+
+
+@pytest.fixture(params=BACKENDS, autouse=True)
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    name: str = request.param
+    library = zlib if name == "zlib" else importlib.import_module("zlib_ng.zlib_ng")
+    monkeypatch.setattr(deflate, "_deflate", library)
+    return name
+
+
+def test_backend_is_zlib_ng_when_installed() -> None:
+    expected = "zlib-ng" if "zlib-ng" in BACKENDS else "zlib"
+    assert expected == deflate.BACKEND
+    assert (
+        deflate._compressor_library().__name__
+        == {"zlib": "zlib", "zlib-ng": "zlib_ng.zlib_ng"}[expected]
+    )
 
 
 def test_doctests() -> None:
@@ -112,6 +137,7 @@ def test_small_window_output_is_valid_for_the_negotiated_decoder() -> None:
         assert roundtrip(server, client, message) == message
 
 
+@only_zlib
 def test_memory_estimate_matches_what_zlib_allocates() -> None:
     for codec in (PerMessageDeflate(), PerMessageDeflate(local_window_bits=12)):
         tracemalloc.start()
@@ -124,6 +150,7 @@ def test_memory_estimate_matches_what_zlib_allocates() -> None:
         assert 0.9 < allocated / codec.memory < 1.1, (allocated, codec.memory)
 
 
+@only_zlib
 def test_release_frees_the_zlib_state() -> None:
     codec = PerMessageDeflate()
     codec.decompress(codec.compress(MESSAGE), True, None)
@@ -133,6 +160,7 @@ def test_release_frees_the_zlib_state() -> None:
     codec.release()  # idempotent
 
 
+@only_zlib
 def test_connection_releases_the_codec_when_the_transport_closes() -> None:
     codec = PerMessageDeflate(threshold=0)
     conn = Connection(Role.SERVER, deflate=codec)
@@ -181,6 +209,7 @@ def test_rfc_hello() -> None:
     assert PerMessageDeflate().decompress(HELLO, True, None) == b"Hello"
 
 
+@only_zlib
 def test_rfc_shared_window() -> None:  # 7.2.3.2
     sender, receiver = PerMessageDeflate(), PerMessageDeflate()
     assert sender.compress(b"Hello") == HELLO
@@ -220,6 +249,7 @@ def test_empty_message() -> None:  # 7.2.3.6
 MESSAGE = b'{"type": "chat", "room": "lobby", "text": "hello there, how are you?"}' * 3
 
 
+@only_zlib
 def test_context_takeover_shrinks_repeats() -> None:
     sender, receiver = PerMessageDeflate(), PerMessageDeflate()
     first, second = sender.compress(MESSAGE), sender.compress(MESSAGE)
@@ -247,6 +277,7 @@ def test_no_context_takeover_resets_decompressor() -> None:
     assert info.value.code == 1007
 
 
+@only_zlib
 def test_compressor_dropped_between_messages_without_context_takeover() -> None:
     codec = PerMessageDeflate(local_no_context_takeover=True, remote_no_context_takeover=True)
     assert codec._encoder is None and codec._decoder is None  # lazy
@@ -349,6 +380,7 @@ def test_zlib_9_bit_window_output_decodes_with_8_bits() -> None:
     assert inflate_bytewise(codec.compress(data) + b"\x00\x00\xff\xff", -8) == data
 
 
+@only_zlib
 def test_decoder_window_is_the_negotiated_one() -> None:
     block = random.Random(1).randbytes(1000)
     sender = PerMessageDeflate()
@@ -798,7 +830,7 @@ NCT = [False, True]
     list(itertools.product(BITS, BITS, NCT, NCT, [False, True])),
 )
 def test_negotiated_roundtrips(
-    ssb: int | None, csb: int | None, snct: bool, cnct: bool, server_side: bool
+    ssb: int | None, csb: int | None, snct: bool, cnct: bool, server_side: bool, backend: str
 ) -> None:
     configured = DeflateOptions(
         server_max_window_bits=ssb,
@@ -824,9 +856,64 @@ def test_negotiated_roundtrips(
     for data in messages * 2:
         assert roundtrip(client, server, data) == data
         assert roundtrip(server, client, data) == data
-    # Context takeover is on exactly when not disabled.
+    # Context takeover is on exactly when not disabled, and never with zlib-ng.
     fresh = b"a message not sent before, " * 4
     first, second = client.compress(fresh), client.compress(fresh)
-    assert (first == second) == cnct
+    assert (first == second) == (cnct or backend == "zlib-ng")
     first, second = server.compress(fresh), server.compress(fresh)
-    assert (first == second) == snct
+    assert (first == second) == (snct or backend == "zlib-ng")
+
+
+# -- the zlib-ng compressor ---------------------------------------------------
+
+needs_zlib_ng = pytest.mark.skipif("zlib-ng" not in BACKENDS, reason="zlib-ng not installed")
+
+
+@needs_zlib_ng
+@pytest.mark.parametrize("backend", ["zlib-ng"], indirect=True)
+def test_zlib_ng_compresses_and_keeps_no_compressor_between_messages() -> None:
+    codec = PerMessageDeflate(local_window_bits=12)
+    receiver = PerMessageDeflate(remote_max_window_bits=12)
+    rng = random.Random(2)
+    data = b"".join(
+        rng.choice([b'{"id": 1, ', b'"name": "x", ', b'"tags": []}']) for _ in range(3000)
+    )
+    # A fragmented message keeps its compressor until the last fragment.
+    parts = [codec.compress(data[:9000], fin=False)]
+    assert codec._encoder is not None
+    parts.append(codec.compress(data[9000:], fin=True))
+    assert codec._encoder is None
+    assert (
+        receiver.decompress(parts[0], False, None) + receiver.decompress(parts[1], True, None)
+        == data
+    )
+    # zlib-ng's output differs from zlib's at the same settings: it is really in use,
+    # and zlib (our decompressor, and any peer's) reads it.
+    assert codec.compress(data) != zlib_compress_sync(data)
+    assert receiver.decompress(codec.compress(data), True, None) == data
+    assert (
+        zlib.decompressobj(-12).decompress(compress_message(data, 12) + b"\x00\x00\xff\xff") == data
+    )
+    assert receiver._decoder is not None  # inflating is zlib's, with context takeover
+    assert type(receiver._decoder).__module__ != "zlib_ng.zlib_ng"
+
+
+@needs_zlib_ng
+@pytest.mark.parametrize("backend", ["zlib-ng"], indirect=True)
+def test_zlib_ng_holds_no_memory_between_messages() -> None:
+    codec = PerMessageDeflate(local_window_bits=12, remote_max_window_bits=12)
+    peer = PerMessageDeflate(local_window_bits=12)
+    tracemalloc.start()
+    try:
+        codec.decompress(peer.compress(MESSAGE), True, None)
+        codec.compress(MESSAGE)
+        allocated = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    # Only the 12-bit decompressor is left: about 11 KiB (zlib-ng's compressor: 155).
+    assert allocated < 16 * 1024, allocated
+
+
+def zlib_compress_sync(data: bytes) -> bytes:
+    encoder = zlib.compressobj(1, zlib.DEFLATED, -12, 5)
+    return encoder.compress(data) + encoder.flush(zlib.Z_SYNC_FLUSH)[:-4]
