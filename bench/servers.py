@@ -2,7 +2,7 @@
 
     python bench/servers.py NAME MODE LOOP
 
-NAME is switchboard, websockets, aiohttp or picows; MODE is echo, deflate or
+NAME is switchboard, switchboard-zlib, websockets, aiohttp or picows; MODE is echo, deflate or
 broadcast; LOOP is uvloop or asyncio (bench/node/ws_server.js is Node's ``ws`` with
 the same contract). The server listens on 127.0.0.1 on a free port, prints
 ``PORT <n>`` when ready, and exits when stdin closes (so it never outlives
@@ -11,6 +11,8 @@ run.py, even if run.py is killed) or on SIGTERM.
 All servers run without a message size limit. Echo and broadcast mode run without
 compression; deflate mode is echo with permessage-deflate on, with the library's
 default settings for it (picows has no permessage-deflate, aiohttp no broadcast).
+switchboard-zlib is switchboard compressing with the standard library's zlib even
+when the zlib-ng extra is installed (deflate mode only), for the figure without it.
 
 Broadcast mode: every connection is a receiver until it sends the text "go"; that
 connection becomes the controller (it is removed from the receivers) and each "go"
@@ -81,6 +83,17 @@ async def switchboard_server(mode: str) -> int:
         backlog=2048,
     )
     return server.port
+
+
+async def switchboard_zlib_server(mode: str) -> int:
+    import zlib
+
+    from switchboard.protocol import deflate
+
+    if mode != "deflate":
+        raise SystemExit("switchboard-zlib: deflate mode only (the other modes don't compress)")
+    deflate._deflate = zlib  # what compresses when zlib-ng is not installed
+    return await switchboard_server(mode)
 
 
 async def websockets_server(mode: str) -> int:
@@ -169,6 +182,7 @@ async def picows_server(mode: str) -> int:
 
 SERVERS: dict[str, Callable[[str], Awaitable[int]]] = {
     "switchboard": switchboard_server,
+    "switchboard-zlib": switchboard_zlib_server,
     "websockets": websockets_server,
     "aiohttp": aiohttp_server,
     "picows": picows_server,
