@@ -6,6 +6,9 @@
  * parse_message, frame_message: the whole parse of a lone small frame, and the
  * framing of a server's message, as one call each (the per-message path).
  *
+ * json_depth: how deep a JSON text nests, in one pass over it: the real-time
+ * layer's depth limit, checked without walking the parsed objects.
+ *
  * send_nowait, send_to_ready: non-blocking send() straight to a socket, for
  * switchboard._direct (which says when that is safe). A small write through a
  * transport costs more than the system call itself, and broadcasting to a
@@ -232,6 +235,52 @@ frame_message(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+/* json_depth(text: str) -> int: the deepest nesting of objects and arrays in a JSON
+ * text (0 for a scalar), brackets inside strings not counted. Meant for valid JSON
+ * (the caller parses it first); for other text the number means nothing. */
+#define JSON_DEPTH_LOOP(TYPE)                                                              \
+    do {                                                                                   \
+        const TYPE *c = (const TYPE *)data;                                                \
+        for (Py_ssize_t i = 0; i < n; i++) {                                               \
+            Py_UCS4 ch = c[i];                                                             \
+            if (ch == '"') {                                                               \
+                for (i++; i < n && c[i] != '"'; i++)                                       \
+                    if (c[i] == '\\')                                                      \
+                        i++;                                                               \
+            } else if (ch == '{' || ch == '[') {                                           \
+                if (++depth > deepest)                                                     \
+                    deepest = depth;                                                       \
+            } else if (ch == '}' || ch == ']') {                                           \
+                depth--;                                                                   \
+            }                                                                              \
+        }                                                                                  \
+    } while (0)
+
+static PyObject *
+json_depth(PyObject *self, PyObject *text)
+{
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "json_depth(text: str)");
+        return NULL;
+    }
+    if (PyUnicode_READY(text) < 0)
+        return NULL;
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text), depth = 0, deepest = 0;
+    switch (PyUnicode_KIND(text)) {
+    case PyUnicode_1BYTE_KIND:
+        JSON_DEPTH_LOOP(Py_UCS1);
+        break;
+    case PyUnicode_2BYTE_KIND:
+        JSON_DEPTH_LOOP(Py_UCS2);
+        break;
+    default:
+        JSON_DEPTH_LOOP(Py_UCS4);
+        break;
+    }
+    return PyLong_FromSsize_t(deepest);
+}
+
 #ifndef _WIN32
 #ifdef MSG_NOSIGNAL
 #define SEND_FLAGS (MSG_DONTWAIT | MSG_NOSIGNAL)
@@ -330,6 +379,7 @@ static PyMethodDef methods[] = {
      "The message of a bytes object that is exactly one small data frame, else None."},
     {"frame_message", (PyCFunction)(void (*)(void))frame_message, METH_FASTCALL,
      "An unmasked frame of a str (as UTF-8) or bytes-like payload."},
+    {"json_depth", json_depth, METH_O, "How deep a JSON text nests objects and arrays."},
 #ifndef _WIN32
     {"send_nowait", send_nowait, METH_VARARGS,
      "Send bytes on a socket without blocking; return how many were sent."},

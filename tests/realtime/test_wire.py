@@ -107,3 +107,49 @@ def test_decode_names_bad_json(codec: str, text: str) -> None:
 def test_decode_takes_a_whole_surrogate_pair(codec: str) -> None:
     message = wire.decode('{"t":"x","data":"\\ud83d\\ude00"}', max_payload=1000, max_depth=10)
     assert message["data"] == "\N{GRINNING FACE}"
+
+
+def _depth(value: Any) -> int:
+    """How deep a parsed value nests containers: what json_depth must find in its text."""
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+def depth_implementations() -> Iterator[Any]:
+    yield pytest.param(wire._json_depth_python, id="python")
+    try:
+        from switchboard._speedups import json_depth
+    except ImportError:  # no compiler where it was built: the fallback is in use
+        return
+    yield pytest.param(json_depth, id="c")
+
+
+@pytest.mark.parametrize("json_depth", list(depth_implementations()))
+@given(value=json_values, ensure_ascii=st.booleans())
+def test_json_depth_is_the_nesting_of_the_value(
+    json_depth: Callable[[str], int], value: Any, ensure_ascii: bool
+) -> None:
+    text = json.dumps(value, ensure_ascii=ensure_ascii)  # non-ASCII: 2- and 4-byte strs
+    assert json_depth(text) == _depth(value)
+
+
+@pytest.mark.parametrize("json_depth", list(depth_implementations()))
+def test_json_depth_skips_brackets_in_strings(json_depth: Callable[[str], int]) -> None:
+    assert json_depth('{"a":"[[{{","b":"\\"[[","c":["\\\\",["é{😀"]]}') == 3
+    assert json_depth('"[[["') == 0
+
+
+@pytest.mark.parametrize(("depth", "refused"), [(10, False), (11, True)])
+def test_decode_refuses_what_nests_deeper_than_the_limit(
+    codec: str, depth: int, refused: bool
+) -> None:
+    data = "[" * (depth - 1) + "]" * (depth - 1)  # the message object is level 1
+    text = f'{{"t":"emit","data":{data},"s":"{"[" * 50}"}}'  # brackets in a string: free
+    if refused:
+        with pytest.raises(wire.MessageError, match="nested deeper than 10"):
+            wire.decode(text, max_payload=1000, max_depth=10)
+    else:
+        assert wire.decode(text, max_payload=1000, max_depth=10)["t"] == "emit"

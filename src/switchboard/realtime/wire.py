@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -214,7 +215,7 @@ def decode(text: str, *, max_payload: int, max_depth: int) -> dict[str, Any]:
         raise MessageError(f"a message is a JSON object, not {type(message).__name__}")
     if type(message.get("t")) is not str:
         raise MessageError('a message needs a string "t" member (its type)')
-    if text.count("{") + text.count("[") > max_depth and _depth_over(message, max_depth):
+    if json_depth(text) > max_depth:
         raise MessageError(f"nested deeper than {max_depth}", "too_large")
     # Tagged objects only where the text names them; "$" first: one memchr, the
     # cheapest test for the usual frame, which has none.
@@ -227,18 +228,24 @@ def decode(text: str, *, max_payload: int, max_depth: int) -> dict[str, Any]:
     return message
 
 
-def _depth_over(value: Any, limit: int) -> bool:
-    """Whether ``value`` nests containers deeper than ``limit`` (iterative, no recursion)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return True
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, (dict, list)))
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item if isinstance(v, (dict, list)))
-    return False
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def _json_depth_python(text: str) -> int:
+    """How deep a valid JSON text nests objects and arrays (brackets in strings do not
+    count): the fallback for the C extension's ``json_depth``."""
+    depth = deepest = 0
+    for bracket in _BRACKETS.findall(_STRING.sub("", text)):
+        depth += 1 if bracket in "{[" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+try:
+    from .._speedups import json_depth
+except ImportError:  # pragma: no cover - exercised by tests/realtime/test_wire.py
+    json_depth = _json_depth_python
 
 
 def check_name(value: object, what: str, limit: int) -> str:
