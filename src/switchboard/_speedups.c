@@ -6,6 +6,9 @@
  * parse_message, frame_message: the whole parse of a lone small frame, and the
  * framing of a server's message, as one call each (the per-message path).
  *
+ * step: one step of a coroutine without raising StopIteration when it returns (an
+ * exception costs more than the rest of a short request).
+ *
  * json_depth: how deep a JSON text nests, in one pass over it: the real-time
  * layer's depth limit, checked without walking the parsed objects.
  *
@@ -235,6 +238,21 @@ frame_message(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+/* step(coroutine) -> (done, value): coroutine.send(None), without StopIteration:
+ * (True, its return value) when it returned, (False, what it yielded) when it is
+ * suspended; an exception it raises propagates. */
+static PyObject *
+step(PyObject *self, PyObject *coroutine)
+{
+    PyObject *value;
+    PySendResult result = PyIter_Send(coroutine, Py_None, &value);
+    if (result == PYGEN_ERROR)
+        return NULL;
+    PyObject *pair = PyTuple_Pack(2, result == PYGEN_RETURN ? Py_True : Py_False, value);
+    Py_DECREF(value);
+    return pair;
+}
+
 /* json_depth(text: str) -> int: the deepest nesting of objects and arrays in a JSON
  * text (0 for a scalar), brackets inside strings not counted. Meant for valid JSON
  * (the caller parses it first); for other text the number means nothing. */
@@ -379,6 +397,7 @@ static PyMethodDef methods[] = {
      "The message of a bytes object that is exactly one small data frame, else None."},
     {"frame_message", (PyCFunction)(void (*)(void))frame_message, METH_FASTCALL,
      "An unmasked frame of a str (as UTF-8) or bytes-like payload."},
+    {"step", step, METH_O, "One step of a coroutine: (done, return value or what it yielded)."},
     {"json_depth", json_depth, METH_O, "How deep a JSON text nests objects and arrays."},
 #ifndef _WIN32
     {"send_nowait", send_nowait, METH_VARARGS,

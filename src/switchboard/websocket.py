@@ -425,11 +425,18 @@ class WebSocket(asyncio.Protocol):
             task = self._loop.create_task(self.send(message))
             task.add_done_callback(_ignore_closed)
             return True
+        self._messages_out += 1
+        frame = None if self._trace else conn.encode_message(message)
+        if frame is not None:  # the usual case: nothing queued, nothing to track
+            if self._socket_fd >= 0:  # as _flush() does
+                _direct.READY[self._socket_fd] = 0
+            self._bytes_out += len(frame)
+            transport.write(frame)
+            return True
         if isinstance(message, str):
             conn.send_text(message)
         else:
             conn.send_binary(message)
-        self._messages_out += 1
         if self._trace:
             self._log_frame(">", Message(message))
         self._flush()
@@ -492,8 +499,7 @@ class WebSocket(asyncio.Protocol):
             if self._trace:
                 self._log_frame("<", Message(message))
             if self._on_message is not None:
-                self._dispatch(message)
-                self._flush()
+                self._dispatch(message)  # what it sends is written as it is sent
                 return
             messages = self._queue()
             messages.append(message)

@@ -584,3 +584,25 @@ def test_send_close_validates_arguments() -> None:
     conn.send_close(4000, "custom")
     conn.send_close(1000)  # a second call is a no-op
     assert conn.data_to_send() == [b"\x88\x08\x0f\xa0custom"]
+
+
+def test_encode_message_frames_what_needs_nothing_of_the_connection() -> None:
+    from switchboard.protocol.frames import parse_message
+
+    server = Connection(Role.SERVER)
+    frame = server.encode_message("hé")
+    assert frame == b"\x81\x03" + "hé".encode() and server.data_to_send() == []
+    assert server.encode_message(b"\x00" * 10) == b"\x82\x0a" + b"\x00" * 10
+    assert server.encode_message(b"\x00" * 5000) is None  # large: sent without a copy
+    server.send_ping(b"p")  # something queued: it must go first
+    assert server.encode_message("x") is None
+    server.data_to_send()
+    assert parse_message(server.encode_message("x") or b"", False, 100) == "x"
+    server.send_close(1000)
+    assert server.encode_message("x") is None  # closing
+    client = Connection(Role.CLIENT)
+    assert client.encode_message("x") is None  # a client's frames are masked
+    from switchboard.protocol.deflate import PerMessageDeflate
+
+    compressed = Connection(Role.SERVER, deflate=PerMessageDeflate())
+    assert compressed.encode_message("x") is None  # the codec decides

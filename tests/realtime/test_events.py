@@ -306,3 +306,40 @@ async def test_a_call_in_flight_when_the_client_leaves_raises_disconnected(
     await ws.close()
     with pytest.raises(Disconnected):
         await pending
+
+
+def step_implementations() -> list[object]:
+    """The session's ``step`` (a request's first run, in the read callback): the C
+    extension's, when built, and the pure-Python one."""
+    from switchboard.realtime import session
+
+    params = [pytest.param(session._step_python, id="python")]
+    try:
+        from switchboard._speedups import step
+    except ImportError:
+        return params
+    return [*params, pytest.param(step, id="c")]
+
+
+@pytest.mark.parametrize("step", step_implementations())
+def test_step_runs_a_coroutine_to_its_first_wait(step: object) -> None:
+    class Waits:
+        def __await__(self):  # type: ignore[no-untyped-def]
+            return (yield "waiting on this")
+
+    async def returns() -> str:
+        return "done"
+
+    async def waits() -> str:
+        return await Waits()
+
+    async def fails() -> None:
+        raise KeyError("wrong")
+
+    assert step(returns()) == (True, "done")  # type: ignore[operator]
+    coroutine = waits()
+    assert step(coroutine) == (False, "waiting on this")  # type: ignore[operator]
+    with pytest.raises(StopIteration):  # the rest of it runs as usual
+        coroutine.send("answer")
+    with pytest.raises(KeyError, match="wrong"):
+        step(fails())  # type: ignore[operator]

@@ -712,6 +712,20 @@ class Connection:
         payload = data.encode() if isinstance(data, str) else data
         self._send_message(0x81, payload, compress)
 
+    def encode_message(self, data: str | bytes | bytearray | memoryview) -> bytes | None:
+        """The frame of a small message (``str``: text), for the caller to write itself,
+        when sending it needs nothing of the connection: a server's, open, without
+        permessage-deflate, not sending a fragmented message, nothing queued in
+        :meth:`data_to_send`. Otherwise ``None``: use :meth:`send_text` or
+        :meth:`send_binary`. One call instead of a send and a ``data_to_send()``.
+        """
+        if self._fast_send and not self._out:
+            if type(data) is str:
+                return frame_message(0x81, data)
+            if len(data) <= _COPY_LIMIT:
+                return frame_message(0x82, data)
+        return None
+
     def send_binary(
         self, data: bytes | bytearray | memoryview, *, compress: bool | None = None
     ) -> None:

@@ -26,6 +26,22 @@ from .ratelimit import TokenBucket
 if TYPE_CHECKING:
     from .hub import Hub
 
+
+
+def _step_python(coroutine: Coroutine[Any, Any, Any]) -> tuple[bool, Any]:
+    """``coroutine.send(None)``: (True, its return value) or (False, what it yielded).
+    The C extension's ``step`` does the same without raising StopIteration."""
+    try:
+        return False, coroutine.send(None)
+    except StopIteration as done:
+        return True, done.value
+
+
+try:
+    from .._speedups import step
+except ImportError:  # pragma: no cover - exercised by tests/realtime/test_events.py
+    step = _step_python
+
 __all__ = ["Session", "Identity", "Hello"]
 
 logger = logging.getLogger("switchboard.realtime")
@@ -282,13 +298,12 @@ class Session:
             else:
                 request = self._request(event, message, request_id, now)
                 try:
-                    waiting_on = request.send(None)
-                except StopIteration:
-                    return
+                    done, waiting_on = step(request)
                 finally:
                     _leave_task(loop, worker)
-                self._suspended = _Resume(request, waiting_on)
-                self._wake()
+                if not done:
+                    self._suspended = _Resume(request, waiting_on)
+                    self._wake()
                 return
         if self._queue is None:
             self._queue = deque()
