@@ -476,8 +476,11 @@ class WebSocket(asyncio.Protocol):
         try:
             handler(message)
         except Exception:
-            logger.exception("message handler failed for %s", self.remote_address)
-            self._fail(1011, "internal error")
+            self._handler_failed()
+
+    def _handler_failed(self) -> None:
+        logger.exception("message handler failed for %s", self.remote_address)
+        self._fail(1011, "internal error")
 
     # -- asyncio.Protocol callbacks -------------------------------------------
 
@@ -498,8 +501,12 @@ class WebSocket(asyncio.Protocol):
             self.messages_in += 1
             if self._trace:
                 self._log_frame("<", Message(message))
-            if self._on_message is not None:
-                self._dispatch(message)  # what it sends is written as it is sent
+            handler = self._on_message
+            if handler is not None:  # _dispatch(), inline
+                try:
+                    handler(message)  # what it sends is written as it is sent
+                except Exception:
+                    self._handler_failed()
                 return
             messages = self._queue()
             messages.append(message)

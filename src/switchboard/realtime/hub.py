@@ -615,15 +615,7 @@ class Hub:
                     code="bad_message",
                 )
             else:
-                outcome = await self._broker_call(
-                    self.broker.idempotent(
-                        session.user.id,
-                        key,
-                        self.dedup_window,
-                        self.dedup_size,
-                        lambda: self._apply(session, event, handler, message),
-                    )
-                )
+                outcome = await self._apply_once(session, event, handler, message, key)
         except HubError as exc:
             self.metrics.error(exc.code)
             outcome = ("error", exc.to_wire())
@@ -636,6 +628,21 @@ class Hub:
             frame = wire.error_ack_frame(request_id, value)
         if session._send_frame(frame):
             self.metrics.ack_latency(self._loop.time() - arrived)
+
+    async def _apply_once(
+        self, session: Session, event: str, handler: _Handler, message: dict[str, Any], key: str
+    ) -> tuple[str, Any]:
+        """:meth:`_apply` at most once per user and idempotency key (its own method: a
+        closure in :meth:`_run_handler` would cost every request its cells)."""
+        return await self._broker_call(
+            self.broker.idempotent(
+                session.user.id,
+                key,
+                self.dedup_window,
+                self.dedup_size,
+                lambda: self._apply(session, event, handler, message),
+            )
+        )
 
     async def _apply(
         self, session: Session, event: str, handler: _Handler, message: dict[str, Any]

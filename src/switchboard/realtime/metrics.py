@@ -9,6 +9,7 @@ __all__ = ["HubMetrics"]
 
 # Upper bounds (seconds) of the handler latency histogram's buckets.
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_FIRST_BUCKET = _BUCKETS[0]
 
 
 # Numbers a broker's status() may report, and what they mean.
@@ -49,7 +50,8 @@ class HubMetrics:
         self.errors[code] = self.errors.get(code, 0) + 1
 
     def ack_latency(self, seconds: float) -> None:
-        self._latency[bisect_left(_BUCKETS, seconds)] += 1
+        # Most handlers answer within the first bucket: no bisect for them.
+        self._latency[0 if seconds <= _FIRST_BUCKET else bisect_left(_BUCKETS, seconds)] += 1
         self._latency_sum += seconds
 
     def render(self, name: str, gauges: dict[str, int], broker: dict[str, Any]) -> str:

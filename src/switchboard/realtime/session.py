@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from .hub import Hub
 
 
-
 def _step_python(coroutine: Coroutine[Any, Any, Any]) -> tuple[bool, Any]:
     """``coroutine.send(None)``: (True, its return value) or (False, what it yielded).
     The C extension's ``step`` does the same without raising StopIteration."""
