@@ -313,6 +313,11 @@ class WebSocket(asyncio.Protocol):
         """
         while self._fragmenting is not None:  # never interleave with a streamed message
             await asyncio.shield(self._fragmenting)
+        if not self._messages and self._write_now(message):  # nothing to coalesce with
+            self._messages_out += 1
+            if self._write_paused:
+                await self._drain()
+            return
         conn = self.protocol
         if isinstance(message, str):
             conn.send_text(message, compress=compress)
@@ -426,12 +431,7 @@ class WebSocket(asyncio.Protocol):
             task.add_done_callback(_ignore_closed)
             return True
         self._messages_out += 1
-        frame = None if self._trace else conn.encode_message(message)
-        if frame is not None:  # the usual case: nothing queued, nothing to track
-            if self._socket_fd >= 0:  # as _flush() does
-                _direct.READY[self._socket_fd] = 0
-            self._bytes_out += len(frame)
-            transport.write(frame)
+        if self._write_now(message):
             return True
         if isinstance(message, str):
             conn.send_text(message)
@@ -667,6 +667,23 @@ class WebSocket(asyncio.Protocol):
                 f"{kind}{fin} {len(data)} {'chars' if kind == 'text' else 'bytes'}: {data[:40]!r}"
             )
         frame_logger.debug("%s %s %s", self.remote_address, direction, what)
+
+    def _write_now(self, message: object) -> bool:
+        """Write a small message's frame straight to the transport when the protocol
+        needs nothing for it (:meth:`Connection.encode_message`) and it is not traced:
+        the usual message, without a ``send_text``, ``data_to_send`` and ``_flush``.
+        False: it was not written, send it the general way."""
+        transport = self._transport
+        if self._trace or transport is None:
+            return False
+        frame = self.protocol.encode_message(message)  # type: ignore[arg-type]  # None if not data
+        if frame is None:
+            return False
+        if self._socket_fd >= 0:  # as _flush() does
+            _direct.READY[self._socket_fd] = 0
+        self._bytes_out += len(frame)
+        transport.write(frame)
+        return True
 
     def _flush(self) -> None:
         """Write everything the protocol has queued, in order."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -68,3 +69,22 @@ def test_table_names_every_server_and_target(quick_run: subprocess.CompletedProc
         assert label in table
     if "socketio-node" in SERVERS:
         assert ">= 1.5x Node socket.io on acks/s" in table
+
+
+TINY_ACK_COST = ["--clients", "2", "--warmup", "0.3", "--duration", "0.5"]
+
+
+def test_ack_cost_counts_bytecodes_per_ack() -> None:
+    """bench/ack_cost.py --bytecodes on a tiny load (callgrind's mode needs valgrind
+    and a minute: run by hand)."""
+    run = subprocess.run(
+        [sys.executable, "bench/ack_cost.py", "--bytecodes", *TINY_ACK_COST],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    first = run.stdout.splitlines()[0]
+    assert first.startswith("switchboard: ") and first.endswith(" bytecodes per ack"), run.stdout
+    assert "hub.py:_run_handler" in run.stdout  # the hub's own code was traced

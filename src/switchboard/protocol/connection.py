@@ -717,12 +717,13 @@ class Connection:
         when sending it needs nothing of the connection: a server's, open, without
         permessage-deflate, not sending a fragmented message, nothing queued in
         :meth:`data_to_send`. Otherwise ``None``: use :meth:`send_text` or
-        :meth:`send_binary`. One call instead of a send and a ``data_to_send()``.
+        :meth:`send_binary` (or, for anything else, :meth:`send_fragment`). One call
+        instead of a send and a ``data_to_send()``.
         """
         if self._fast_send and not self._out:
             if type(data) is str:
                 return frame_message(0x81, data)
-            if len(data) <= _COPY_LIMIT:
+            if isinstance(data, (bytes, bytearray, memoryview)) and len(data) <= _COPY_LIMIT:
                 return frame_message(0x82, data)
         return None
 
