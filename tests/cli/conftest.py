@@ -88,8 +88,11 @@ def servers() -> Iterator[Servers]:
             0,
             subprotocols=["chat.v1"],
             process_request=refuse,
-            # An extension parameter in the response, for probe to report.
-            compression=switchboard.DeflateOptions(server_max_window_bits=12),
+            # An extension parameter in the response, for probe to report (the same
+            # response with and without zlib-ng: see switchboard.protocol.deflate).
+            compression=switchboard.DeflateOptions(
+                server_max_window_bits=12, client_no_context_takeover=False
+            ),
         )
         dropper = await asyncio.start_server(drop, "127.0.0.1", 0)
         proxy = ConnectProxy()

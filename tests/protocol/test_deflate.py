@@ -95,6 +95,7 @@ def test_mem_level_follows_the_window(bits: int, mem_level: int) -> None:
     assert PerMessageDeflate(local_max_window_bits=bits, mem_level=9).mem_level == 9
 
 
+@only_zlib  # the exact parameters: zlib-ng adds client_no_context_takeover
 def test_server_compresses_with_a_small_window_unless_configured() -> None:
     # Its own window is not announced (a smaller window than agreed is always valid):
     # the codec's negotiated limit stays 15 and the compressor uses 12 bits, memLevel 4.
@@ -121,6 +122,7 @@ def test_server_compresses_with_a_small_window_unless_configured() -> None:
     assert (params, codec.remote_max_window_bits) == ([("client_max_window_bits", "15")], 15)
 
 
+@only_zlib  # the exact parameters: zlib-ng adds client_no_context_takeover
 def test_server_cannot_limit_a_client_that_does_not_offer_it() -> None:
     # Without client_max_window_bits in the offer, the client may use 15 bits: the
     # server accepts that rather than decline (RFC 7692 7.1.2.2).
@@ -534,6 +536,7 @@ def codec_state(codec: PerMessageDeflate) -> tuple[int, int, bool, bool]:
     )
 
 
+@only_zlib  # the exact parameters: zlib-ng adds client_no_context_takeover
 @pytest.mark.parametrize(
     ("offer", "options", "params", "state"),
     [
@@ -650,6 +653,7 @@ def test_server_passes_options_to_codec() -> None:
     assert (codec.level, codec.mem_level, codec.threshold) == (1, 4, 0)
 
 
+@only_zlib  # the exact parameters: zlib-ng adds client_no_context_takeover
 @pytest.mark.parametrize(
     "bad",
     [
@@ -675,6 +679,7 @@ def test_server_skips_invalid_offer(bad: Params) -> None:
     assert result[0] == [("server_max_window_bits", "11")]
 
 
+@only_zlib  # the exact parameters: zlib-ng adds client_no_context_takeover
 def test_server_takes_first_acceptable_offer() -> None:
     offers: list[tuple[str, Params]] = [
         ("x-webkit-deflate-frame", []),
@@ -690,6 +695,7 @@ def test_server_extension_name_is_case_insensitive() -> None:
     assert server_negotiate([("PerMessage-Deflate", [])], DeflateOptions()) is not None
 
 
+@only_zlib  # the exact parameters: zlib-ng adds client_no_context_takeover
 def test_server_declines() -> None:
     assert server_negotiate([], DeflateOptions()) is None
     assert server_negotiate([("x-other", [])], DeflateOptions()) is None
@@ -848,7 +854,9 @@ def test_negotiated_roundtrips(
     client_bits = min(csb or 15, deflate.CLIENT_WINDOW_BITS) if server_csb is None else csb
     assert client.local_max_window_bits == server.remote_max_window_bits == client_bits
     assert server.local_max_window_bits == client.remote_max_window_bits == (ssb or 15)
-    assert client.local_no_context_takeover == server.remote_no_context_takeover == cnct
+    # A server with zlib-ng asks for client_no_context_takeover unless told not to.
+    client_nct = cnct or (backend == "zlib-ng" and not server_side)
+    assert client.local_no_context_takeover == server.remote_no_context_takeover == client_nct
     assert server.local_no_context_takeover == client.remote_no_context_takeover == snct
     rng = random.Random(1)
     block = rng.randbytes(700)
@@ -895,7 +903,36 @@ def test_zlib_ng_compresses_and_keeps_no_compressor_between_messages() -> None:
         zlib.decompressobj(-12).decompress(compress_message(data, 12) + b"\x00\x00\xff\xff") == data
     )
     assert receiver._decoder is not None  # inflating is zlib's, with context takeover
-    assert type(receiver._decoder).__module__ != "zlib_ng.zlib_ng"
+    assert type(receiver._decoder).__module__ == "zlib"
+
+
+@needs_zlib_ng
+@pytest.mark.parametrize("backend", ["zlib-ng"], indirect=True)
+def test_a_zlib_ng_server_asks_clients_to_reset_and_inflates_with_zlib_ng() -> None:
+    offer = client_offer(DeflateOptions())
+    result = server_negotiate([offer], DeflateOptions())
+    assert result is not None
+    params, server = result
+    assert params == [("client_no_context_takeover", None), ("client_max_window_bits", "12")]
+    client = client_accept([(PMD, params)], DeflateOptions())
+    assert client.local_no_context_takeover and server.remote_no_context_takeover
+    for data in [MESSAGE, MESSAGE, b"x" * 5000]:  # each message inflated on its own
+        assert server.decompress(client.compress(data), True, 1 << 20) == data
+        assert server._decoder is None  # nothing kept between messages
+    # A fragmented message keeps its zlib-ng inflater until its last frame.
+    first = server.decompress(client.compress(MESSAGE[:100], fin=False), False, None)
+    assert type(server._decoder).__module__ == "zlib_ng"
+    assert first + server.decompress(client.compress(MESSAGE[100:]), True, None) == MESSAGE
+    # Corrupt input is zlib-ng's own error class: still a 1007, not a crash.
+    with pytest.raises(ProtocolError, match="invalid compressed data") as caught:
+        server.decompress(b"\xff\xff\xff\xff", True, None)
+    assert caught.value.code == 1007
+    # Told to keep the clients' context: not asked, and zlib inflates.
+    result = server_negotiate([offer], DeflateOptions(client_no_context_takeover=False))
+    assert result is not None and ("client_no_context_takeover", None) not in result[0]
+    keeps_context = PerMessageDeflate(local_max_window_bits=12)
+    result[1].decompress(keeps_context.compress(MESSAGE), True, None)
+    assert type(result[1]._decoder).__module__ == "zlib"
 
 
 @needs_zlib_ng

@@ -8,8 +8,8 @@ The handshake layer parses and serializes the header; this module only decides.
 >>> offer
 ('permessage-deflate', [('client_max_window_bits', None)])
 >>> params, server = server_negotiate([offer], DeflateOptions())
->>> params
-[('client_max_window_bits', '12')]
+>>> ("client_max_window_bits", "12") in params  # and client_no_context_takeover with zlib-ng
+True
 >>> client = client_accept([("permessage-deflate", params)], DeflateOptions())
 >>> server.decompress(client.compress(b"Hello" * 100), True, 1 << 20) == b"Hello" * 100
 True
@@ -37,9 +37,15 @@ about 2.7x less CPU than zlib's on 16 KiB JSON, for output about a third larger
 (docs/performance.md, "Compression: round two"). Its compressor holds about 155 KiB
 whatever the window (a fixed 64 Ki-entry hash table), so with it the compressor is
 dropped after each message, as with no context takeover (creating one costs about
-3 µs): an idle connection then holds no compressor at all. Decompression stays with
-the standard library's zlib, whose state follows the window (11 KiB at 12 bits;
-zlib-ng's inflater takes 41 KiB at any window).
+3 µs): an idle connection then holds no compressor at all. zlib-ng inflates in half
+zlib's time, but its inflater takes 41 KiB at any window (zlib's follows the window:
+11 KiB at 12 bits), too much to keep per connection. So a server with zlib-ng asks
+its clients for ``client_no_context_takeover`` (RFC 7692 7.1.1.2: a server may,
+whatever the offer; browsers comply) and inflates each message with a fresh zlib-ng
+inflater: a compressed connection holds no zlib state between messages at all, for
+a lower ratio on the clients' own compressed messages. ``DeflateOptions(
+client_no_context_takeover=False)`` keeps the clients' context (then zlib inflates,
+with a decompressor kept per connection).
 """
 
 from __future__ import annotations
@@ -107,10 +113,13 @@ def _compressor_library() -> ModuleType:
         return zlib
 
 
-# What compresses. Decompression always uses zlib (the module docstring: memory).
+# What compresses; decompression uses zlib unless the peer resets its context after
+# every message (the module docstring: memory).
 _deflate = _compressor_library()
 #: The library that compresses: ``"zlib-ng"`` or ``"zlib"``.
 BACKEND = "zlib" if _deflate is zlib else "zlib-ng"
+# What corrupt input raises: zlib-ng's error is its own class.
+_ERRORS = (zlib.error,) if _deflate is zlib else (zlib.error, _deflate.error)
 
 
 def _zlib_bits(bits: int) -> int:
@@ -171,7 +180,11 @@ class DeflateOptions:
     :data:`CLIENT_WINDOW_BITS` (12) when the offer allows it and accepts 15 otherwise.
     Set 15 for zlib's full 32 KiB window.
     ``*_no_context_takeover``: ask (client) or impose (server) a compressor reset
-    after every message, trading ratio for memory between messages.
+    after every message, trading ratio for memory between messages. A server's
+    ``client_no_context_takeover`` ``None`` (the default) imposes it when zlib-ng is
+    installed (the server then inflates each message with a fresh zlib-ng inflater:
+    half zlib's CPU, no state kept) and not otherwise; a client's ``None`` is
+    ``False``.
 
     ``threshold``: messages shorter than this many bytes are sent uncompressed.
     128 by default: below that a message fits in one TCP segment either way, so
@@ -189,7 +202,7 @@ class DeflateOptions:
     server_max_window_bits: int | None = None
     client_max_window_bits: int | None = None
     server_no_context_takeover: bool = False
-    client_no_context_takeover: bool = False
+    client_no_context_takeover: bool | None = None
     threshold: int = 128
 
     def __post_init__(self) -> None:
@@ -332,7 +345,10 @@ class PerMessageDeflate:
         """
         decoder = self._decoder
         if decoder is None:
-            decoder = self._decoder = zlib.decompressobj(-self.remote_max_window_bits)
+            # A decoder that lives for one message may be zlib-ng's: twice as fast,
+            # and its 41 KiB are freed with the message (the module docstring).
+            library = _deflate if self.remote_no_context_takeover else zlib
+            decoder = self._decoder = library.decompressobj(-self.remote_max_window_bits)
         try:
             if max_size is None:
                 out = decoder.decompress(data)
@@ -350,7 +366,7 @@ class PerMessageDeflate:
                     raise PayloadTooBig(
                         f"message too big: over {max_size} bytes after decompression"
                     )
-        except zlib.error as exc:
+        except _ERRORS as exc:
             self._decoder = None
             raise ProtocolError(f"invalid compressed data: {exc}", 1007) from None
         # A block with BFINAL set ends the stream (RFC 7692 7.2.3.4); zlib then sets
@@ -436,8 +452,13 @@ def server_negotiate(
         if _CLIENT_BITS not in offer and options.client_max_window_bits is not None:
             continue  # we can't limit this client's window: decline the offer
         server_nct = options.server_no_context_takeover or _SERVER_NCT in offer
-        # The client's offer promises it won't use context takeover (7.1.1.2).
-        client_nct = options.client_no_context_takeover or _CLIENT_NCT in offer
+        # The client's offer promises it won't use context takeover (7.1.1.2); by
+        # default we ask for it when zlib-ng inflates (the module docstring).
+        client_nct = _CLIENT_NCT in offer or (
+            _deflate is not zlib
+            if options.client_no_context_takeover is None
+            else options.client_no_context_takeover
+        )
         local_bits = _min_bits(offer.get(_SERVER_BITS), options.server_max_window_bits)
         client_limit = options.client_max_window_bits
         if client_limit is None and _CLIENT_BITS in offer:
