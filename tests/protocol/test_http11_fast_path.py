@@ -133,3 +133,54 @@ def test_parsed_names_are_shared_between_requests() -> None:
     first, second = parser.next_request(), parser.next_request()
     assert first is not None and second is not None
     assert first.headers.items()[1][0] is second.headers.items()[1][0]
+
+
+def test_the_c_head_parser_is_in_use() -> None:
+    assert http11.parse_head.__module__ == "switchboard._speedups"
+
+
+HEAD_BYTES = st.sampled_from(
+    [
+        b"GET",
+        b" ",
+        b"/",
+        b"HTTP/1.1",
+        b"HTTP/1.",
+        b"Host",
+        b"X-a",
+        b":",
+        b"\t",
+        b"\r",
+        b"\n",
+        b"\r\n",
+        b"\r\n\r\n",
+        b"\x00",
+        b"\x7f",
+        b"\x80",
+        b"\xe9",
+        b"\xff",
+        b"a",
+        b"A",
+        b"9",
+        b"~",
+    ]
+)
+
+
+@given(
+    st.lists(HEAD_BYTES, max_size=40).map(b"".join),
+    st.sampled_from([b"GET / HTTP/1.1\r\n", b"GET /a?b=c HTTP/1.0\r\n", b"M / HTTP/1.9\r\n", b""]),
+    st.integers(0, 80),
+    st.integers(0, 6),
+    st.integers(0, 40),
+)
+def test_c_head_parser_agrees_with_python(
+    tail: bytes, start: bytes, size: int, count: int, line: int
+) -> None:
+    data = bytearray(start + tail + b"\r\n\r\nafter")
+    expected = http11._parse_head_python(bytes(data), size, count, line)
+    assert http11.parse_head(data, size, count, line) == expected
+    if expected is not None:  # the same interned names, as requests kept share them
+        parsed = http11.parse_head(data, size, count, line)
+        assert parsed is not None
+        assert all(a[0] is b[0] for a, b in zip(parsed[4], expected[4], strict=True))

@@ -575,6 +575,49 @@ class BodyReader(_Parser[None]):
             size -= len(piece)
 
 
+def _parse_head_python(
+    buf: bytes | bytearray, max_size: int, max_count: int, max_line: int
+) -> tuple[int, str, str, str, list[tuple[str, str]], dict[str, list[str]]] | None:
+    """``_speedups.parse_head`` in Python: the head at the start of ``buf`` if it is
+    all there (its blank line within ``max_size`` bytes) and every line is well formed
+    and within the limits, as ``(end, method, target, version, items, index)``; else
+    None. ``end`` is where the blank line starts; field names are interned (requests
+    kept as ``ws.request`` share them) and ``index`` maps lower-case names to values."""
+    end = buf.find(b"\r\n\r\n", 0, max_size)
+    if end < 0:
+        return None
+    lines = buf[:end].decode("latin-1").split("\r\n")
+    if len(lines) > max_count + 1:
+        return None
+    line = lines[0]
+    match = _REQUEST_LINE_TEXT.fullmatch(line)
+    if match is None or len(line) > max_line:
+        return None
+    items = []
+    index: dict[str, list[str]] = {}
+    fullmatch = _FIELD_TEXT.fullmatch
+    for line in lines[1:]:
+        field = fullmatch(line)
+        if field is None or len(line) > max_line:
+            return None
+        name = intern(field[1])
+        value = field[2].strip(" \t")
+        items.append((name, value))
+        key = name.lower()
+        if key in index:
+            index[key].append(value)
+        else:
+            index[key] = [value]
+    method, target, version = match.groups()
+    return end, intern(method), target, intern(version), items, index
+
+
+try:
+    from .._speedups import parse_head
+except ImportError:  # pragma: no cover - exercised by the pure-Python test
+    parse_head = _parse_head_python
+
+
 class RequestParser(_Parser[Request]):
     """Parse requests from a byte stream (server side).
 
@@ -612,37 +655,14 @@ class RequestParser(_Parser[Request]):
         """
         buf = self._buf
         limits = self._limits
-        end = buf.find(b"\r\n\r\n", 0, limits.max_header_size)
-        if end < 0:
+        head = parse_head(
+            buf, limits.max_header_size, limits.max_header_count, limits.max_line_length
+        )
+        if head is None:
             return None
-        lines = buf[:end].decode("latin-1").split("\r\n")
-        if len(lines) > limits.max_header_count + 1:
-            return None
-        line = lines[0]
-        match = _REQUEST_LINE_TEXT.fullmatch(line)
-        if match is None or len(line) > limits.max_line_length:
-            return None
-        items = []
-        index: dict[str, list[str]] = {}
-        fullmatch = _FIELD_TEXT.fullmatch
-        longest = limits.max_line_length
-        for line in lines[1:]:
-            field = fullmatch(line)
-            if field is None or len(line) > longest:
-                return None
-            # Interned: connections that keep their request share the names.
-            name = intern(field[1])
-            value = field[2].strip(" \t")
-            items.append((name, value))
-            key = name.lower()
-            if key in index:
-                index[key].append(value)
-            else:
-                index[key] = [value]
+        end, method, target, version, items, index = head
         if "transfer-encoding" in index or index.get("content-length", ["0"]) != ["0"]:
             return None  # a body to read
-        method, target, version = match.groups()
-        method, version = intern(method), intern(version)
         hosts = index.get("host")
         if (hosts is None and version != "HTTP/1.0") or (hosts is not None and len(hosts) > 1):
             return None
