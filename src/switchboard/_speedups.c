@@ -366,6 +366,19 @@ interned(const char *p, Py_ssize_t n)
     return s;
 }
 
+/* Where the line at line ends (its CR, or stop for the last line before the blank
+ * one), or NULL if it is longer than max_line or has a CR without LF. */
+static const unsigned char *
+line_end(const unsigned char *line, const unsigned char *stop, Py_ssize_t max_line)
+{
+    const unsigned char *eol = memchr(line, '\r', (size_t)(stop - line));
+    if (eol == NULL)
+        eol = stop;
+    if (eol - line > max_line || (eol < stop && eol[1] != '\n'))
+        return NULL;
+    return eol;
+}
+
 /* parse_head(buf, max_header_size, max_header_count, max_line_length)
  *     -> (end, method, target, version, items, index) | None
  *
@@ -410,10 +423,8 @@ parse_head(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         goto none;
     /* The request line. */
     const unsigned char *line = buf, *stop = buf + end;
-    const unsigned char *eol = memchr(line, '\r', (size_t)(stop - line));
+    const unsigned char *eol = line_end(line, stop, max_line);
     if (eol == NULL)
-        eol = stop;
-    if (eol - line > max_line || (eol < stop && eol[1] != '\n'))
         goto none;
     const unsigned char *p = line;
     while (p < eol && tchar[*p])
@@ -434,16 +445,13 @@ parse_head(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (items == NULL || index == NULL)
         goto done;
     Py_ssize_t count = 0;
-    char lower[256];
-    for (line = eol + 2; line < stop + 2 && eol < stop; line = eol + 2) {
-        eol = memchr(line, '\r', (size_t)(stop - line));
-        if (eol == NULL)
-            eol = stop;
-        if (eol - line > max_line || (eol < stop && eol[1] != '\n') || ++count > max_count)
+    for (line = eol + 2; eol < stop; line = eol + 2) {
+        eol = line_end(line, stop, max_line);
+        if (eol == NULL || ++count > max_count)
             goto none;
-        p = line;
-        while (p < eol && tchar[*p])
-            p++;
+        int upper = 0;
+        for (p = line; p < eol && tchar[*p]; p++)
+            upper |= *p >= 'A' && *p <= 'Z';
         Py_ssize_t name_len = p - line;
         if (name_len == 0 || p >= eol || *p != ':')
             goto none;
@@ -463,21 +471,16 @@ parse_head(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         int failed = pair == NULL || PyList_Append(items, pair) < 0;
         Py_XDECREF(pair);
         PyObject *key = NULL;
-        if (!failed) {
-            int upper = 0;
-            for (Py_ssize_t i = 0; i < name_len; i++)
-                upper |= line[i] >= 'A' && line[i] <= 'Z';
-            if (!upper) {
-                key = name;
-                Py_INCREF(key);
-            } else if (name_len <= (Py_ssize_t)sizeof lower) {
-                for (Py_ssize_t i = 0; i < name_len; i++)
-                    lower[i] = (char)(line[i] >= 'A' && line[i] <= 'Z' ? line[i] + 32 : line[i]);
-                key = PyUnicode_FromStringAndSize(lower, name_len);
-            } else {
-                key = PyObject_CallMethod(name, "lower", NULL);
-            }
+        if (!failed && !upper) {
+            key = name;
+            Py_INCREF(key);
+        } else if (!failed) {
+            key = PyUnicode_New(name_len, 127); /* the name in lower case */
             failed = key == NULL;
+            for (Py_ssize_t i = 0; !failed && i < name_len; i++) {
+                unsigned char c = line[i];
+                PyUnicode_1BYTE_DATA(key)[i] = (Py_UCS1)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+            }
         }
         Py_DECREF(name);
         if (!failed) {
